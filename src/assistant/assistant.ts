@@ -1,0 +1,54 @@
+import type { AssistantProfile } from './profile.js';
+
+/** One line of the conversation so far, as stored in `turns`. */
+export interface ConversationLine {
+  speaker: 'caller' | 'assistant';
+  text: string;
+}
+
+export interface AssistantTurnInput {
+  profile: AssistantProfile;
+  /** Everything said before this turn, oldest first, loaded from the database. */
+  history: ConversationLine[];
+  /** What the caller just said (or keyed, for DTMF). */
+  callerText: string;
+  /** Details collected so far in this call. */
+  details: Record<string, unknown>;
+  callerNumber?: string;
+  /** Aborted when the caller hangs up or the turn's deadline passes. */
+  abortSignal: AbortSignal;
+}
+
+/** What an assistant produces during a turn, in order. */
+export type AssistantEvent =
+  | { type: 'model-first-token' }
+  | { type: 'reply-delta'; text: string }
+  | { type: 'details-saved'; details: Record<string, unknown> }
+  | { type: 'call-ending' }
+  | { type: 'tool-called'; name: string; arguments: unknown; result: string }
+  | { type: 'usage-reported'; promptTokens: number; completionTokens: number };
+
+/**
+ * Decides what to say. The LLM assistant and the scripted one share this
+ * interface, so the scripted one can take over a call mid-way.
+ */
+export interface Assistant {
+  readonly mode: 'llm' | 'scripted';
+  respond(input: AssistantTurnInput): AsyncIterable<AssistantEvent>;
+}
+
+/** The details the profile asks for that are still missing. */
+export function missingDetails(profile: AssistantProfile, details: Record<string, unknown>) {
+  return profile.details.filter((detail) => {
+    const value = details[detail.name];
+    return value === undefined || value === null || String(value).trim() === '';
+  });
+}
+
+/** "name Anna, date Friday, party size 4" — how collected details are read back. */
+export function describeDetails(profile: AssistantProfile, details: Record<string, unknown>): string {
+  return profile.details
+    .filter((detail) => details[detail.name] !== undefined)
+    .map((detail) => `${detail.name.replace(/_/g, ' ')} ${String(details[detail.name])}`)
+    .join(', ');
+}

@@ -1,0 +1,117 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { speechModels, speechVoices } from '../providers/speech-model.js';
+
+const detailSchema = z.object({
+  /** Key the detail is stored under, e.g. `party_size`. */
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'use lower_snake_case'),
+  /** What the detail is, for the model. */
+  description: z.string().min(1),
+  /** How the scripted assistant asks for it. */
+  question: z.string().min(1),
+  type: z.enum(['text', 'integer', 'date', 'time', 'phone']).default('text'),
+});
+
+const phrasesSchema = z.object({
+  /** Said when the caller was silent. */
+  repeat: z.string().min(1),
+  /** Said when speech was recognised with too little confidence. */
+  unclear: z.string().min(1),
+  /** Said when a provider failed; the call goes on. */
+  apology: z.string().min(1),
+  /** Said before hanging up after too many silences. */
+  noInputGoodbye: z.string().min(1),
+  /** Said with `end_call` when the model gave no words of its own. */
+  goodbye: z.string().min(1),
+  /** Scripted confirmation; `{details}` is replaced with the collected values. */
+  confirm: z.string().min(1),
+});
+
+export const profileSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/),
+  name: z.string().min(1),
+  /** BCP-47 tag used for `<Gather language>` and `<Say language>`, e.g. `en-US`. */
+  language: z.string().regex(/^[a-z]{2}-[A-Z]{2}$/, 'expected a tag such as en-US'),
+  /** `openai`: OpenAI TTS played with `<Play>`; `polly`: Twilio's `<Say>` with an Amazon Polly voice. */
+  speech: z.enum(['openai', 'polly']).default('openai'),
+  voice: z.enum(speechVoices).default('alloy'),
+  ttsModel: z.enum(speechModels).default('tts-1'),
+  speed: z.number().min(0.25).max(4).default(1),
+  /** Overrides the Polly voice picked for the language. */
+  pollyVoice: z.string().optional(),
+  /** Chat model; defaults to `OPENAI_CHAT_MODEL`. */
+  chatModel: z.string().optional(),
+  systemPrompt: z.string().min(1),
+  greeting: z.string().min(1),
+  /** Facts the assistant may answer from (menu, hours, address). */
+  knowledge: z.string().default(''),
+  details: z.array(detailSchema).default([]),
+  phrases: phrasesSchema,
+  /** Numbers (E.164) this profile answers; the default profile answers the rest. */
+  phoneNumbers: z.array(z.string()).default([]),
+  /** Model-driven calls end after this many caller turns, politely. */
+  maxTurns: z.number().int().min(1).max(200).default(40),
+});
+
+export type AssistantProfile = z.infer<typeof profileSchema>;
+export type DetailSpec = AssistantProfile['details'][number];
+
+export class ProfileError extends Error {}
+
+/** Loads and validates one profile file (JSON). */
+export async function loadProfileFile(file: string): Promise<AssistantProfile> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new ProfileError(`cannot read assistant profile ${file}: ${(error as Error).message}`);
+  }
+  const parsed = profileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ProfileError(`assistant profile ${file} is not valid:\n  - ${problems.join('\n  - ')}`);
+  }
+  return parsed.data;
+}
+
+/** The profiles a server answers with: one default, others picked by the called number. */
+export interface ProfileSet {
+  defaultProfile: AssistantProfile;
+  all: AssistantProfile[];
+  /** The profile for a call to `calledNumber`. */
+  forNumber(calledNumber: string | undefined): AssistantProfile;
+  byId(id: string): AssistantProfile | undefined;
+}
+
+/**
+ * Loads every `*.json` in `directory`. `selected` is a profile id in that
+ * directory or a path to a profile file (which then joins the set).
+ */
+export async function loadProfiles(directory: string, selected: string): Promise<ProfileSet> {
+  const files = (await readdir(directory).catch(() => [] as string[]))
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => path.join(directory, name));
+  const selectedIsFile = selected.endsWith('.json') || selected.includes('/');
+  if (selectedIsFile && !files.some((file) => path.resolve(file) === path.resolve(selected))) files.push(selected);
+  const all = await Promise.all(files.map(loadProfileFile));
+  const ids = new Set<string>();
+  for (const profile of all) {
+    if (ids.has(profile.id)) throw new ProfileError(`two assistant profiles have the id "${profile.id}"`);
+    ids.add(profile.id);
+  }
+  const defaultProfile = selectedIsFile
+    ? all[files.findIndex((file) => path.resolve(file) === path.resolve(selected))]
+    : all.find((profile) => profile.id === selected);
+  if (!defaultProfile) {
+    const known = all.map((profile) => profile.id).join(', ') || 'none';
+    throw new ProfileError(`ASSISTANT_PROFILE "${selected}" was not found in ${directory} (found: ${known})`);
+  }
+  return {
+    defaultProfile,
+    all,
+    forNumber: (calledNumber) =>
+      all.find((profile) => calledNumber !== undefined && profile.phoneNumbers.includes(calledNumber)) ?? defaultProfile,
+    byId: (id) => all.find((profile) => profile.id === id),
+  };
+}

@@ -1,0 +1,177 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const emptyToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalString = z.preprocess(emptyToUndefined, z.string().trim().optional());
+const booleanFlag = (fallback: boolean) =>
+  z.preprocess(emptyToUndefined, z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })
+    .optional()
+    .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes', 'on'].includes(value))));
+const integer = (fallback: number, min: number, max: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number({ message: 'expected a number' }).int('expected a whole number').min(min).max(max).default(fallback));
+const decimal = (fallback: number, min: number, max: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number({ message: 'expected a number' }).min(min).max(max).default(fallback));
+
+/** `delete` (right after the call), `forever`, or a number of days such as `7d` or `7`. */
+const retention = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^(delete|forever|\d{1,5}d?)$/, 'expected "delete", "forever" or a number of days such as "7d"')
+    .default('7d')
+    .transform((value): AudioRetention => {
+      if (value === 'delete' || value === 'forever') return { kind: value };
+      return { kind: 'days', days: Number.parseInt(value, 10) };
+    }),
+);
+
+export type AudioRetention = { kind: 'delete' } | { kind: 'forever' } | { kind: 'days'; days: number };
+
+const environmentSchema = z.object({
+  PORT: integer(8000, 1, 65535),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  PUBLIC_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .url({ protocol: /^https?$/, message: 'expected an http(s) URL such as https://abc123.ngrok.app' })
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('data')),
+  AUDIO_DIR: optionalString,
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(),
+  ),
+  TWILIO_ACCOUNT_SID: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'expected AC followed by 32 hexadecimal characters').optional(),
+  ),
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_PHONE_NUMBER: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number such as +15551234567').optional(),
+  ),
+  TWILIO_VALIDATE_SIGNATURE: booleanFlag(true),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: z.preprocess(
+    emptyToUndefined,
+    z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:11434/v1' }).optional(),
+  ),
+  OPENAI_CHAT_MODEL: z.preprocess(emptyToUndefined, z.string().default('gpt-4o-mini')),
+  OPENAI_TIMEOUT_MS: integer(15000, 500, 120000),
+  API_TOKEN: optionalString,
+  ASSISTANT_PROFILE: z.preprocess(emptyToUndefined, z.string().default('restaurant')),
+  PROFILES_DIR: z.preprocess(emptyToUndefined, z.string().default('profiles')),
+  MIN_SPEECH_CONFIDENCE: decimal(0.2, 0, 1),
+  MAX_SILENT_PROMPTS: integer(3, 1, 20),
+  MAX_LLM_FAILURES: integer(2, 1, 20),
+  AUDIO_RETENTION: retention,
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+});
+
+/** Everything callme reads from its environment, parsed and checked once at start-up. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Base URL Twilio reaches this server at, without a trailing slash. */
+  publicUrl: string;
+  /** True when `PUBLIC_URL` was not set and `publicUrl` is the local default. */
+  publicUrlIsDefault: boolean;
+  dataDir: string;
+  audioDir: string;
+  databaseUrl?: string;
+  twilio: {
+    accountSid?: string;
+    authToken?: string;
+    phoneNumber?: string;
+    validateSignature: boolean;
+  };
+  openai: {
+    apiKey?: string;
+    baseUrl?: string;
+    chatModel: string;
+    timeoutMs: number;
+  };
+  apiToken?: string;
+  assistant: {
+    profile: string;
+    profilesDir: string;
+    minSpeechConfidence: number;
+    maxSilentPrompts: number;
+    maxLlmFailures: number;
+  };
+  audioRetention: AudioRetention;
+  logLevel: string;
+}
+
+/** A bad environment: one line per variable that is wrong, naming it and what it expects. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is not valid:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+/**
+ * Reads `.env` (when present, without overriding variables already set) and
+ * parses the environment. This is the only place that reads `process.env`.
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): Config {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'environment');
+        const value = environment[name];
+        const shown = value === undefined || /TOKEN|KEY|SECRET|PASSWORD/.test(name) ? '' : ` (got ${JSON.stringify(value)})`;
+        return `${name}: ${issue.message}${shown}`;
+      }),
+    );
+  }
+  const env = parsed.data;
+  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl,
+    publicUrlIsDefault: env.PUBLIC_URL === undefined,
+    dataDir: env.DATA_DIR,
+    audioDir: env.AUDIO_DIR ?? path.join(env.DATA_DIR, 'audio'),
+    databaseUrl: env.DATABASE_URL,
+    twilio: {
+      accountSid: env.TWILIO_ACCOUNT_SID,
+      authToken: env.TWILIO_AUTH_TOKEN,
+      phoneNumber: env.TWILIO_PHONE_NUMBER,
+      validateSignature: env.TWILIO_VALIDATE_SIGNATURE,
+    },
+    openai: {
+      apiKey: env.OPENAI_API_KEY,
+      baseUrl: env.OPENAI_BASE_URL,
+      chatModel: env.OPENAI_CHAT_MODEL,
+      timeoutMs: env.OPENAI_TIMEOUT_MS,
+    },
+    apiToken: env.API_TOKEN,
+    assistant: {
+      profile: env.ASSISTANT_PROFILE,
+      profilesDir: env.PROFILES_DIR,
+      minSpeechConfidence: env.MIN_SPEECH_CONFIDENCE,
+      maxSilentPrompts: env.MAX_SILENT_PROMPTS,
+      maxLlmFailures: env.MAX_LLM_FAILURES,
+    },
+    audioRetention: env.AUDIO_RETENTION,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+function readEnvironment(): NodeJS.ProcessEnv {
+  // process.loadEnvFile (Node 20.12+) keeps variables that are already set.
+  if (existsSync('.env') && typeof process.loadEnvFile === 'function') process.loadEnvFile('.env');
+  return process.env;
+}

@@ -1,0 +1,364 @@
+import type { Logger } from 'pino';
+import type { Assistant, ConversationLine } from '../assistant/assistant.js';
+import { missingDetails } from '../assistant/assistant.js';
+import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
+import { isAbortError } from '../providers/provider-error.js';
+import type { CallRepository, CallRow, SegmentRow, TurnKind, TurnRow } from '../storage/call-repository.js';
+import { ReplyWriter } from './reply-writer.js';
+import type { SpeechRenderer } from './speech-renderer.js';
+import type { TurnProgress } from './turn-progress.js';
+
+/** Who is calling whom, as every webhook tells. */
+export interface CallInfo {
+  callSid: string;
+  accountSid?: string;
+  from?: string;
+  to?: string;
+  direction?: string;
+  status?: string;
+}
+
+/** What the caller did this turn. */
+export type CallerInput =
+  | { kind: 'speech'; text: string; confidence?: number }
+  | { kind: 'silence' }
+  | { kind: 'dtmf'; digits: string };
+
+export interface ReplyProgress {
+  turn: TurnRow;
+  /** Pieces playable now, from the one asked for on. */
+  segments: SegmentRow[];
+  /** The turn is complete: `turn.action` says whether to listen or hang up. */
+  done: boolean;
+}
+
+export interface CallEngineSettings {
+  minSpeechConfidence: number;
+  maxSilentPrompts: number;
+  maxLlmFailures: number;
+  /** A turn's model work is abandoned (and apologised for) after this long. */
+  turnTimeoutMs: number;
+}
+
+export interface CallEngineDeps {
+  repository: CallRepository;
+  profiles: ProfileSet;
+  llmAssistant?: Assistant;
+  scriptedAssistant: Assistant;
+  renderer: SpeechRenderer;
+  progress: TurnProgress;
+  settings: CallEngineSettings;
+  logger: Logger;
+}
+
+/** How often a waiting request rereads the database when no local notification comes (another instance is producing). */
+const pollIntervalMs = 200;
+/** How long a reply with pieces ready waits for its turn to complete before answering without it. */
+const completionGraceMs = 30;
+
+/**
+ * The conversation, independent of how audio reaches the caller. A transport
+ * (Twilio webhooks today) starts a call, hands each caller input to
+ * `takeTurn`, and reads the reply as it becomes playable with `readReply`.
+ * All state is in the database, so any instance can serve any request.
+ */
+export class CallEngine {
+  private readonly turnsInFlight = new Map<string, Set<AbortController>>();
+  private readonly producing = new Set<Promise<void>>();
+
+  constructor(private readonly deps: CallEngineDeps) {}
+
+  profileFor(call: Pick<CallRow, 'profile_id'> | undefined, calledNumber?: string): AssistantProfile {
+    return (call && this.deps.profiles.byId(call.profile_id)) ?? this.deps.profiles.forNumber(calledNumber);
+  }
+
+  /** Registers the call (once) and starts its greeting, turn 0. */
+  async startCall(info: CallInfo): Promise<TurnRow> {
+    const call = await this.ensureCall(info);
+    return this.claim(call, 0, 'greeting', undefined);
+  }
+
+  /**
+   * Starts turn `seq` (or the next one) with the caller's input. A retried
+   * webhook for a turn already claimed gets that turn back, not a new one.
+   */
+  async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<TurnRow> {
+    const call = await this.ensureCall(info);
+    const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
+    return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input);
+  }
+
+  /**
+   * Waits up to `timeoutMs` for reply piece `fromSeq` (or the turn's end) and
+   * returns every piece playable from there.
+   */
+  async readReply(turnId: number, fromSeq: number, timeoutMs: number): Promise<ReplyProgress | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    let graced = false;
+    for (;;) {
+      const turn = await this.deps.repository.getTurn(turnId);
+      if (!turn) return undefined;
+      const done = turn.status !== 'processing';
+      const segments = await this.deps.repository.listSegments(turnId, fromSeq);
+      const remaining = deadline - Date.now();
+      if (segments.length > 0 && !done && !graced) {
+        // The turn often completes right after its last piece: a moment's wait saves Twilio a redirect.
+        graced = true;
+        await this.deps.progress.wait(turnId, completionGraceMs);
+        continue;
+      }
+      if (segments.length > 0 || done || remaining <= 0) return { turn, segments, done };
+      await this.deps.progress.wait(turnId, Math.min(remaining, pollIntervalMs));
+    }
+  }
+
+  /** Stops the model and synthesis for a call that has ended. */
+  abortCall(callSid: string): void {
+    for (const controller of this.turnsInFlight.get(callSid) ?? []) controller.abort(new Error('call ended'));
+  }
+
+  /** Resolves when every turn this instance is producing has finished (for shutdown). */
+  async drain(): Promise<void> {
+    while (this.producing.size > 0) await Promise.allSettled([...this.producing]);
+  }
+
+  /** Creates the call's row if it has none yet; returns it either way. */
+  registerCall(info: CallInfo): Promise<CallRow> {
+    return this.ensureCall(info);
+  }
+
+  private async ensureCall(info: CallInfo): Promise<CallRow> {
+    const existing = await this.deps.repository.getCall(info.callSid);
+    if (existing) return existing;
+    const profile = this.deps.profiles.forNumber(info.to);
+    return this.deps.repository.upsertCall({
+      callId: info.callSid,
+      accountSid: info.accountSid,
+      from: info.from,
+      to: info.to,
+      direction: info.direction,
+      profileId: profile.id,
+      language: profile.language,
+      status: info.status ?? 'in-progress',
+    });
+  }
+
+  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<TurnRow> {
+    const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
+    const { turn, created } = await this.deps.repository.claimTurn({
+      callId: call.call_id,
+      seq,
+      kind,
+      userText: input?.kind === 'speech' ? input.text : input?.kind === 'dtmf' ? input.digits : undefined,
+      confidence: input?.kind === 'speech' ? input.confidence : undefined,
+      assistantMode: mode,
+      receivedAt: new Date(),
+    });
+    if (created) {
+      const production = this.produce(call, turn, input).catch((error) => {
+        this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
+      });
+      this.producing.add(production);
+      void production.finally(() => this.producing.delete(production));
+    }
+    return turn;
+  }
+
+  private async produce(call: CallRow, turn: TurnRow, input: CallerInput | undefined): Promise<void> {
+    const { repository, settings, logger } = this.deps;
+    const profile = this.profileFor(call);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('turn timed out')), settings.turnTimeoutMs);
+    let inFlight = this.turnsInFlight.get(call.call_id);
+    if (!inFlight) this.turnsInFlight.set(call.call_id, (inFlight = new Set()));
+    inFlight.add(controller);
+
+    const errors: Array<{ code: string; message: string }> = [];
+    const writer = new ReplyWriter(
+      {
+        repository,
+        renderer: this.deps.renderer,
+        progress: this.deps.progress,
+        onRenderError: (error, text) => {
+          errors.push({ code: 'tts_failed', message: `speech synthesis failed, spoke with <Say>: ${errorMessage(error)}` });
+          logger.warn({ err: error, callSid: call.call_id, text }, 'speech synthesis failed; falling back to <Say>');
+        },
+      },
+      { callId: call.call_id, turnId: turn.turn_id },
+      profile,
+      controller.signal,
+    );
+    const usage = { promptTokens: 0, completionTokens: 0 };
+    const toolCalls: unknown[] = [];
+    let action: 'listen' | 'hangup' = 'listen';
+
+    try {
+      if (turn.kind === 'greeting') {
+        writer.say(profile.greeting);
+      } else if (turn.kind === 'silence' || turn.kind === 'unclear') {
+        const silences = call.silent_prompts + 1;
+        await repository.updateCallState(call.call_id, { silent_prompts: silences });
+        if (silences >= settings.maxSilentPrompts) {
+          writer.say(profile.phrases.noInputGoodbye);
+          action = 'hangup';
+          await repository.updateCallState(call.call_id, { outcome: 'no-input' });
+        } else {
+          writer.say(turn.kind === 'silence' ? profile.phrases.repeat : profile.phrases.unclear);
+        }
+      } else {
+        const history = await this.history(call.call_id, turn.seq);
+        const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
+        if (callerTurns > profile.maxTurns) {
+          writer.say(profile.phrases.goodbye);
+          action = 'hangup';
+        } else {
+          const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
+          action = await this.converse(call, turn, profile, history, callerText, writer, controller.signal, usage, toolCalls, errors);
+        }
+        if (call.silent_prompts > 0) await repository.updateCallState(call.call_id, { silent_prompts: 0 });
+      }
+      const { spokenText, ttsCharacters } = await writer.finish();
+      await repository.finishTurn(turn.turn_id, {
+        assistantText: spokenText,
+        action,
+        status: errors.some((error) => error.code !== 'tts_failed') ? 'failed' : 'completed',
+        errorCode: errors[0]?.code,
+        errorMessage: errors.map((error) => error.message).join('; ') || undefined,
+        toolCalls,
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        ttsCharacters,
+        completedAt: new Date(),
+      });
+    } catch (error) {
+      // Storage itself failed: record what can be recorded; the webhook answers with its own fallback.
+      logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn could not be completed');
+      await repository
+        .finishTurn(turn.turn_id, {
+          assistantText: '',
+          action: 'listen',
+          status: 'failed',
+          errorCode: 'internal_error',
+          errorMessage: errorMessage(error),
+          toolCalls,
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          ttsCharacters: 0,
+          completedAt: new Date(),
+        })
+        .catch(() => {});
+    } finally {
+      clearTimeout(timer);
+      inFlight.delete(controller);
+      if (inFlight.size === 0) this.turnsInFlight.delete(call.call_id);
+      this.deps.progress.notify(turn.turn_id);
+    }
+  }
+
+  /** Runs the assistant for a caller's words; falls back to the scripted one after repeated model failures. */
+  private async converse(
+    call: CallRow,
+    turn: TurnRow,
+    profile: AssistantProfile,
+    history: ConversationLine[],
+    callerText: string,
+    writer: ReplyWriter,
+    abortSignal: AbortSignal,
+    usage: { promptTokens: number; completionTokens: number },
+    toolCalls: unknown[],
+    errors: Array<{ code: string; message: string }>,
+  ): Promise<'listen' | 'hangup'> {
+    const { repository, logger, settings } = this.deps;
+    let details = call.details;
+    const llm = call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
+    const attempt = async (assistant: Assistant): Promise<'listen' | 'hangup'> => {
+      let ending = false;
+      for await (const event of assistant.respond({
+        profile,
+        history,
+        callerText,
+        details,
+        callerNumber: call.from_number ?? undefined,
+        abortSignal,
+      })) {
+        switch (event.type) {
+          case 'model-first-token':
+            await repository.markTurnTiming(turn.turn_id, 'llm_first_token_at', new Date());
+            break;
+          case 'reply-delta':
+            writer.append(event.text);
+            break;
+          case 'details-saved':
+            details = await repository.mergeDetails(call.call_id, event.details);
+            if (profile.details.length > 0 && missingDetails(profile, details).length === 0) {
+              await repository.updateCallState(call.call_id, { outcome: 'details-collected' });
+            }
+            break;
+          case 'tool-called':
+            toolCalls.push({ name: event.name, arguments: event.arguments, result: event.result });
+            break;
+          case 'usage-reported':
+            usage.promptTokens += event.promptTokens;
+            usage.completionTokens += event.completionTokens;
+            break;
+          case 'call-ending':
+            ending = true;
+            break;
+        }
+      }
+      if (ending) {
+        writer.flushText();
+        // end_call with no words of its own still says goodbye before the hang-up.
+        if (!writer.hasSpoken) writer.say(profile.phrases.goodbye);
+        return 'hangup';
+      }
+      if (!writer.hasSpoken) writer.flushText();
+      return 'listen';
+    };
+
+    if (!llm) return attempt(this.deps.scriptedAssistant);
+    try {
+      const action = await attempt(llm);
+      if (!writer.hasSpoken) throw new Error('the model returned no reply');
+      if (call.llm_failures > 0) await repository.updateCallState(call.call_id, { llm_failures: 0 });
+      return action;
+    } catch (error) {
+      const timedOut = abortSignal.aborted;
+      if (isAbortError(error) && !timedOut) throw error;
+      const code = timedOut ? 'llm_timeout' : ((error as { code?: string }).code ?? 'llm_failed');
+      errors.push({ code, message: errorMessage(error) });
+      const failures = call.llm_failures + 1;
+      logger.warn({ err: error, callSid: call.call_id, failures }, 'assistant model failed');
+      if (failures >= settings.maxLlmFailures) {
+        await repository.updateCallState(call.call_id, { llm_failures: failures, assistant_mode: 'scripted' });
+        writer.flushText();
+        return attempt(this.deps.scriptedAssistant);
+      }
+      await repository.updateCallState(call.call_id, { llm_failures: failures });
+      writer.say(profile.phrases.apology);
+      return 'listen';
+    }
+  }
+
+  private async history(callId: string, beforeSeq: number): Promise<ConversationLine[]> {
+    const turns = await this.deps.repository.listTurns(callId);
+    const lines: ConversationLine[] = [];
+    for (const turn of turns) {
+      if (turn.seq >= beforeSeq) continue;
+      if ((turn.kind === 'speech' || turn.kind === 'dtmf') && turn.user_text) lines.push({ speaker: 'caller', text: turn.user_text });
+      if (turn.assistant_text) lines.push({ speaker: 'assistant', text: turn.assistant_text });
+    }
+    return lines;
+  }
+}
+
+function kindOf(input: CallerInput, minConfidence: number): TurnKind {
+  if (input.kind === 'dtmf') return 'dtmf';
+  if (input.kind === 'silence' || !input.text.trim()) return 'silence';
+  if (input.confidence !== undefined && input.confidence < minConfidence) return 'unclear';
+  return 'speech';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,106 @@
+import type { AssistantProfile } from '../assistant/profile.js';
+import type { CallRepository } from '../storage/call-repository.js';
+import { SpeechChunker } from './speech-chunker.js';
+import type { RenderedSpeech, SpeechRenderer } from './speech-renderer.js';
+import type { TurnProgress } from './turn-progress.js';
+
+/** Pieces synthesized at once per turn: enough to stay ahead of playback, few enough to be polite to the provider. */
+const synthesisConcurrency = 3;
+
+export interface ReplyWriterDeps {
+  repository: CallRepository;
+  renderer: SpeechRenderer;
+  progress: TurnProgress;
+  onRenderError: (error: unknown, text: string) => void;
+}
+
+/**
+ * Collects one turn's reply as it is produced and publishes it piece by piece:
+ * each piece is synthesized as soon as its text is complete (a few at once),
+ * and stored as a reply segment in spoken order the moment it is playable.
+ * Webhook requests waiting on the turn read those segments.
+ */
+export class ReplyWriter {
+  private readonly chunker = new SpeechChunker();
+  private readonly spoken: string[] = [];
+  private segmentCount = 0;
+  private written: Promise<void> = Promise.resolve();
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
+  private charactersSynthesized = 0;
+  private firstTextMarked = false;
+
+  constructor(
+    private readonly deps: ReplyWriterDeps,
+    private readonly turn: { callId: string; turnId: number },
+    private readonly profile: AssistantProfile,
+    private readonly abortSignal: AbortSignal,
+  ) {}
+
+  /** Streamed reply text from the assistant. */
+  append(text: string): void {
+    for (const piece of this.chunker.push(text)) this.enqueue(piece, false);
+  }
+
+  /** A fixed phrase, spoken whole and served from the phrase cache. */
+  say(text: string): void {
+    this.flushText();
+    this.enqueue(text, true);
+  }
+
+  /** Ends the streamed text so far (before a fixed phrase, or at the end). */
+  flushText(): void {
+    for (const piece of this.chunker.flush()) this.enqueue(piece, false);
+  }
+
+  /** Waits until every piece is stored; returns what the caller will hear. */
+  async finish(): Promise<{ spokenText: string; ttsCharacters: number; pieces: number }> {
+    this.flushText();
+    await this.written;
+    return { spokenText: this.spoken.join(' '), ttsCharacters: this.charactersSynthesized, pieces: this.segmentCount };
+  }
+
+  get hasSpoken(): boolean {
+    return this.segmentCount > 0;
+  }
+
+  private enqueue(text: string, cached: boolean): void {
+    const seq = this.segmentCount++;
+    if (!this.firstTextMarked) {
+      this.firstTextMarked = true;
+      void this.deps.repository.markTurnTiming(this.turn.turnId, 'first_text_at', new Date()).catch(() => {});
+    }
+    const rendered = this.withSlot(() => this.render(text, cached));
+    this.written = this.written.then(async () => {
+      const speech = await rendered;
+      await this.deps.repository.addSegment(this.turn.turnId, seq, text, speech.kind === 'audio' ? speech.audioId : null);
+      if (seq === 0) await this.deps.repository.markTurnTiming(this.turn.turnId, 'first_audio_at', new Date());
+      this.spoken.push(text);
+      this.deps.progress.notify(this.turn.turnId);
+    });
+  }
+
+  private async render(text: string, cached: boolean): Promise<RenderedSpeech> {
+    if (this.deps.renderer.synthesizes(this.profile) && !cached) this.charactersSynthesized += text.length;
+    try {
+      return cached
+        ? await this.deps.renderer.renderPhrase(text, this.profile, this.abortSignal)
+        : await this.deps.renderer.renderReply(text, this.profile, this.turn, this.abortSignal);
+    } catch (error) {
+      // The caller still hears the words, in Twilio's own voice.
+      this.deps.onRenderError(error, text);
+      return { kind: 'say' };
+    }
+  }
+
+  private async withSlot<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= synthesisConcurrency) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.running += 1;
+    try {
+      return await work();
+    } finally {
+      this.running -= 1;
+      this.queue.shift()?.();
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { AudioStore } from '../audio/audio-store.js';
+import { newAudioName } from '../audio/disk-audio-store.js';
+import { audioDurationMs, pcm24kToMulawWav } from '../audio/wav.js';
+import type { AssistantProfile } from '../assistant/profile.js';
+import type { SpeechModel } from '../providers/speech-model.js';
+import type { CallRepository } from '../storage/call-repository.js';
+
+/** A piece of the reply as Twilio will play it: an audio file, or text for `<Say>`. */
+export type RenderedSpeech = { kind: 'audio'; audioId: string; filename: string } | { kind: 'say' };
+
+export interface RenderOwner {
+  callId: string;
+  turnId: number;
+}
+
+/**
+ * Turns text into audio Twilio can `<Play>`. OpenAI is asked for raw 24 kHz
+ * PCM, which is converted here to 8 kHz μ-law WAV: the telephone network's
+ * own encoding, so Twilio plays it without transcoding, and a sixth of the
+ * bytes to download compared with the PCM.
+ * Fixed phrases (greetings, reprompts, apologies) are content-addressed and
+ * synthesized once for all calls; replies belong to their call.
+ */
+export class SpeechRenderer {
+  private readonly inFlight = new Map<string, Promise<RenderedSpeech>>();
+
+  constructor(
+    private readonly deps: { speechModel?: SpeechModel; audioStore: AudioStore; repository: CallRepository },
+  ) {}
+
+  /** True when the profile's speech is synthesized here rather than by Twilio's `<Say>`. */
+  synthesizes(profile: AssistantProfile): boolean {
+    return this.deps.speechModel !== undefined && profile.speech === 'openai';
+  }
+
+  /** A fixed phrase: looked up in the cache, synthesized once when missing. */
+  async renderPhrase(text: string, profile: AssistantProfile, abortSignal?: AbortSignal): Promise<RenderedSpeech> {
+    if (!this.synthesizes(profile)) return { kind: 'say' };
+    const key = cacheKey(text, profile);
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const work = (async (): Promise<RenderedSpeech> => {
+      const cached = await this.deps.repository.findCachedAudio(key);
+      if (cached && (await this.deps.audioStore.has(cached.filename))) {
+        return { kind: 'audio', audioId: cached.audio_id, filename: cached.filename };
+      }
+      return this.synthesize(text, profile, { cacheKey: key }, abortSignal);
+    })();
+    this.inFlight.set(key, work);
+    try {
+      return await work;
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  /** A piece of a reply, stored as the call's own audio. */
+  async renderReply(text: string, profile: AssistantProfile, owner: RenderOwner, abortSignal?: AbortSignal): Promise<RenderedSpeech> {
+    if (!this.synthesizes(profile)) return { kind: 'say' };
+    return this.synthesize(text, profile, { owner }, abortSignal);
+  }
+
+  private async synthesize(
+    text: string,
+    profile: AssistantProfile,
+    target: { cacheKey?: string; owner?: RenderOwner },
+    abortSignal?: AbortSignal,
+  ): Promise<RenderedSpeech> {
+    const speechModel = this.deps.speechModel!;
+    const chunks: Uint8Array[] = [];
+    const stream = await speechModel.synthesize({
+      text,
+      voice: profile.voice,
+      model: profile.ttsModel,
+      speed: profile.speed,
+      format: 'pcm',
+      abortSignal,
+    });
+    for await (const chunk of stream) chunks.push(chunk);
+    const wav = pcm24kToMulawWav(Buffer.concat(chunks));
+    const filename = newAudioName('wav');
+    const stored = await this.deps.audioStore.put(filename, wav, 'audio/wav');
+    const row = await this.deps.repository.insertAudioFile({
+      audio_id: filename.slice(0, -4),
+      filename,
+      call_id: target.owner?.callId ?? null,
+      turn_id: target.owner?.turnId ?? null,
+      cache_key: target.cacheKey ?? null,
+      text,
+      voice: profile.voice,
+      model: profile.ttsModel,
+      format: 'wav',
+      content_type: stored.contentType,
+      size_bytes: stored.sizeBytes,
+      duration_ms: audioDurationMs(wav, 'wav') ?? null,
+    });
+    if (row.filename !== filename) await this.deps.audioStore.delete(filename);
+    return { kind: 'audio', audioId: row.audio_id, filename: row.filename };
+  }
+}
+
+function cacheKey(text: string, profile: AssistantProfile): string {
+  return createHash('sha256')
+    .update(JSON.stringify([text, profile.voice, profile.ttsModel, profile.speed, 'wav-mulaw-8k']))
+    .digest('hex');
+}

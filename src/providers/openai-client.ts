@@ -1,0 +1,116 @@
+import { OpenAI, type ClientOptions } from 'openai';
+import { ProviderError, toAbortError, toProviderError } from './provider-error.js';
+
+export interface OpenAIClientOptions {
+  apiKey: string;
+  /** e.g. `https://api.openai.com/v1`, or any OpenAI-compatible server's `/v1`. */
+  baseURL: string;
+  /** Per attempt, until the response headers arrive (the SDK does not time bodies). */
+  timeoutMs: number;
+  /** Retries of connection errors, 408, 409, 429 and 5xx, with the SDK's backoff. */
+  maxRetries: number;
+  logger?: ClientOptions['logger'];
+  logLevel?: ClientOptions['logLevel'];
+}
+
+/**
+ * The one OpenAI client the process shares between calls. Every option the
+ * SDK would otherwise read from `OPENAI_*` environment variables is set here,
+ * because configuration comes only from `config.ts`.
+ */
+export function createOpenAIClient(options: OpenAIClientOptions): OpenAI {
+  return new OpenAI({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    timeout: options.timeoutMs,
+    maxRetries: options.maxRetries,
+    organization: null,
+    project: null,
+    adminAPIKey: null,
+    webhookSecret: null,
+    logger: options.logger,
+    logLevel: options.logLevel ?? 'warn',
+  });
+}
+
+/** How long a started stream may go without delivering data before it counts as stalled. */
+export const defaultIdleTimeoutMs = 15_000;
+
+/**
+ * Watches one provider request: links the caller's abort signal with an idle
+ * timer and turns whatever the request threw into what callers expect (an
+ * abort error, or a `ProviderError`).
+ *
+ * The SDK's timeout stops once headers arrive, so a stream that stalls
+ * mid-sentence would otherwise leave a caller listening to silence forever.
+ * The timer only runs while waiting on the provider, never while the consumer
+ * holds a chunk, so a consumer pacing audio in real time cannot trip it.
+ */
+export class RequestGuard {
+  /** Pass to the SDK as the request's `signal`. */
+  readonly signal: AbortSignal | undefined;
+  private readonly idle = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private stalled = false;
+
+  constructor(
+    private readonly abortSignal: AbortSignal | undefined,
+    private readonly idleTimeoutMs?: number,
+  ) {
+    if (idleTimeoutMs === undefined) this.signal = abortSignal;
+    else this.signal = abortSignal ? AbortSignal.any([abortSignal, this.idle.signal]) : this.idle.signal;
+  }
+
+  /** Yields `source` and fails it when one wait for the next item outlasts the idle timeout. */
+  async *watch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    const iterator = source[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        this.arm();
+        let result: IteratorResult<T>;
+        try {
+          result = await iterator.next();
+        } finally {
+          clearTimeout(this.timer);
+        }
+        if (result.done) {
+          finished = true;
+          return;
+        }
+        yield result.value;
+      }
+    } finally {
+      // The consumer stopped early (break, or an abort upstream): release the connection.
+      if (!finished) await iterator.return?.();
+    }
+  }
+
+  /** What to throw for an error raised during the request. */
+  toError(error: unknown): Error {
+    if (this.abortSignal?.aborted) return toAbortError(this.abortSignal);
+    if (this.stalled) return this.stallError(error);
+    return toProviderError(error);
+  }
+
+  /**
+   * The SDK ends a chat stream quietly when its signal fires, so after a
+   * stream ends this tells an abort or a stall apart from a real end.
+   */
+  throwIfStopped(): void {
+    if (this.abortSignal?.aborted) throw toAbortError(this.abortSignal);
+    if (this.stalled) throw this.stallError();
+  }
+
+  private arm(): void {
+    if (this.idleTimeoutMs === undefined || !Number.isFinite(this.idleTimeoutMs)) return;
+    this.timer = setTimeout(() => {
+      this.stalled = true;
+      this.idle.abort();
+    }, this.idleTimeoutMs);
+  }
+
+  private stallError(cause?: unknown): ProviderError {
+    return new ProviderError('provider_timeout', `provider stream stalled for ${this.idleTimeoutMs} ms`, { cause });
+  }
+}

@@ -1,0 +1,35 @@
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { registerAudioRoutes } from './http/audio-routes.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { registerHealthRoutes } from './http/health-routes.js';
+import { registerTtsRoutes } from './http/tts-routes.js';
+import type { Services } from './services.js';
+import { registerWebhookRoutes } from './twilio/webhook-routes.js';
+
+/** Builds the HTTP server with every route; it does not listen. */
+export async function buildServer(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+  });
+  // Twilio posts its webhooks as forms; a repeated field becomes an array, which the schemas handle.
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    return payload;
+  });
+  registerErrorHandler(app);
+  await registerHealthRoutes(app, services);
+  await registerWebhookRoutes(app, services);
+  await registerTtsRoutes(app, services);
+  await registerAudioRoutes(app, services);
+  return app;
+}

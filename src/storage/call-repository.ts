@@ -1,0 +1,313 @@
+import type { Database, Queryable } from './database.js';
+
+export interface CallRow {
+  call_id: string;
+  account_sid: string | null;
+  from_number: string | null;
+  to_number: string | null;
+  direction: string | null;
+  profile_id: string;
+  language: string;
+  status: string;
+  status_sequence: number;
+  assistant_mode: 'llm' | 'scripted';
+  llm_failures: number;
+  silent_prompts: number;
+  details: Record<string, unknown>;
+  outcome: string | null;
+  started_at: Date;
+  ended_at: Date | null;
+  duration_seconds: number | null;
+  audio_retention: string | null;
+  audio_expires_at: Date | null;
+  audio_deleted_at: Date | null;
+  updated_at: Date;
+}
+
+export type TurnKind = 'greeting' | 'speech' | 'silence' | 'unclear' | 'dtmf' | 'limit';
+export type TurnAction = 'listen' | 'hangup';
+
+export interface TurnRow {
+  turn_id: number;
+  call_id: string;
+  seq: number;
+  kind: TurnKind;
+  user_text: string | null;
+  confidence: number | null;
+  assistant_text: string | null;
+  action: TurnAction | null;
+  status: 'processing' | 'completed' | 'failed';
+  error_code: string | null;
+  error_message: string | null;
+  tool_calls: unknown[];
+  assistant_mode: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  tts_characters: number;
+  received_at: Date;
+  llm_first_token_at: Date | null;
+  first_text_at: Date | null;
+  first_audio_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface SegmentRow {
+  turn_id: number;
+  seq: number;
+  text: string;
+  audio_id: string | null;
+  filename: string | null;
+  ready_at: Date;
+}
+
+export interface AudioFileRow {
+  audio_id: string;
+  filename: string;
+  call_id: string | null;
+  turn_id: number | null;
+  cache_key: string | null;
+  text: string;
+  voice: string;
+  model: string;
+  format: string;
+  content_type: string;
+  size_bytes: number;
+  duration_ms: number | null;
+  created_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface NewCall {
+  callId: string;
+  accountSid?: string;
+  from?: string;
+  to?: string;
+  direction?: string;
+  profileId: string;
+  language: string;
+  status: string;
+}
+
+export interface NewTurn {
+  callId: string;
+  seq: number;
+  kind: TurnKind;
+  userText?: string;
+  confidence?: number;
+  assistantMode?: string;
+  receivedAt: Date;
+}
+
+export interface TurnOutcome {
+  assistantText: string;
+  action: TurnAction;
+  status: 'completed' | 'failed';
+  errorCode?: string;
+  errorMessage?: string;
+  toolCalls: unknown[];
+  promptTokens: number;
+  completionTokens: number;
+  ttsCharacters: number;
+  completedAt: Date;
+}
+
+export type TurnTiming = 'llm_first_token_at' | 'first_text_at' | 'first_audio_at';
+
+/** Every query about calls, turns, reply segments and audio files; SQL lives here and nowhere else. */
+export class CallRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Creates the call once; a retried incoming webhook finds the row already there. */
+  async upsertCall(call: NewCall): Promise<CallRow> {
+    const { rows } = await this.db.query<CallRow>(
+      `INSERT INTO calls (call_id, account_sid, from_number, to_number, direction, profile_id, language, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (call_id) DO UPDATE SET updated_at = calls.updated_at
+       RETURNING *`,
+      [call.callId, call.accountSid ?? null, call.from ?? null, call.to ?? null, call.direction ?? null, call.profileId, call.language, call.status],
+    );
+    return rows[0];
+  }
+
+  async getCall(callId: string, tx: Queryable = this.db): Promise<CallRow | undefined> {
+    const { rows } = await tx.query<CallRow>('SELECT * FROM calls WHERE call_id = $1', [callId]);
+    return rows[0];
+  }
+
+  async updateCallState(
+    callId: string,
+    changes: Partial<Pick<CallRow, 'assistant_mode' | 'llm_failures' | 'silent_prompts' | 'details' | 'language' | 'outcome'>>,
+  ): Promise<void> {
+    const entries = Object.entries(changes).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([column], index) => `${column} = $${index + 2}`);
+    await this.db.query(
+      `UPDATE calls SET ${sets.join(', ')}, updated_at = now() WHERE call_id = $1`,
+      [callId, ...entries.map(([column, value]) => (column === 'details' ? JSON.stringify(value) : value))],
+    );
+  }
+
+  /** Merges collected details into the call's (JSONB `||`), so concurrent saves never drop a key. */
+  async mergeDetails(callId: string, details: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { rows } = await this.db.query<{ details: Record<string, unknown> }>(
+      `UPDATE calls SET details = details || $2::jsonb, updated_at = now() WHERE call_id = $1 RETURNING details`,
+      [callId, JSON.stringify(details)],
+    );
+    return rows[0]?.details ?? details;
+  }
+
+  /**
+   * Claims turn `seq` of a call. Returns `created: false` with the existing row when
+   * Twilio retried the same webhook, so the retry is answered from the first attempt.
+   */
+  async claimTurn(turn: NewTurn): Promise<{ turn: TurnRow; created: boolean }> {
+    const inserted = await this.db.query<TurnRow>(
+      `INSERT INTO turns (call_id, seq, kind, user_text, confidence, assistant_mode, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (call_id, seq) DO NOTHING
+       RETURNING *`,
+      [turn.callId, turn.seq, turn.kind, turn.userText ?? null, turn.confidence ?? null, turn.assistantMode ?? null, turn.receivedAt],
+    );
+    if (inserted.rows[0]) return { turn: inserted.rows[0], created: true };
+    const existing = await this.db.query<TurnRow>('SELECT * FROM turns WHERE call_id = $1 AND seq = $2', [turn.callId, turn.seq]);
+    return { turn: existing.rows[0], created: false };
+  }
+
+  async getTurn(turnId: number): Promise<TurnRow | undefined> {
+    const { rows } = await this.db.query<TurnRow>('SELECT * FROM turns WHERE turn_id = $1', [turnId]);
+    return rows[0];
+  }
+
+  async listTurns(callId: string): Promise<TurnRow[]> {
+    const { rows } = await this.db.query<TurnRow>('SELECT * FROM turns WHERE call_id = $1 ORDER BY turn_id', [callId]);
+    return rows;
+  }
+
+  async nextTurnSeq(callId: string): Promise<number> {
+    const { rows } = await this.db.query<{ next: number }>(
+      'SELECT COALESCE(MAX(seq) + 1, 0)::int AS next FROM turns WHERE call_id = $1',
+      [callId],
+    );
+    return rows[0]?.next ?? 0;
+  }
+
+  /** Sets a stage timestamp once; the first writer wins. */
+  async markTurnTiming(turnId: number, column: TurnTiming, at: Date): Promise<void> {
+    await this.db.query(`UPDATE turns SET ${column} = COALESCE(${column}, $2) WHERE turn_id = $1`, [turnId, at]);
+  }
+
+  async finishTurn(turnId: number, outcome: TurnOutcome): Promise<void> {
+    await this.db.query(
+      `UPDATE turns SET assistant_text = $2, action = $3, status = $4, error_code = $5, error_message = $6,
+         tool_calls = $7::jsonb, prompt_tokens = $8, completion_tokens = $9, tts_characters = $10, completed_at = $11
+       WHERE turn_id = $1`,
+      [
+        turnId, outcome.assistantText, outcome.action, outcome.status, outcome.errorCode ?? null,
+        outcome.errorMessage ?? null, JSON.stringify(outcome.toolCalls), outcome.promptTokens,
+        outcome.completionTokens, outcome.ttsCharacters, outcome.completedAt,
+      ],
+    );
+  }
+
+  async addSegment(turnId: number, seq: number, text: string, audioId: string | null): Promise<void> {
+    await this.db.query(
+      `INSERT INTO reply_segments (turn_id, seq, text, audio_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (turn_id, seq) DO NOTHING`,
+      [turnId, seq, text, audioId],
+    );
+  }
+
+  async listSegments(turnId: number, fromSeq = 0): Promise<SegmentRow[]> {
+    const { rows } = await this.db.query<SegmentRow>(
+      `SELECT s.turn_id, s.seq, s.text, s.audio_id, a.filename, s.ready_at
+         FROM reply_segments s LEFT JOIN audio_files a ON a.audio_id = s.audio_id AND a.deleted_at IS NULL
+        WHERE s.turn_id = $1 AND s.seq >= $2 ORDER BY s.seq`,
+      [turnId, fromSeq],
+    );
+    return rows;
+  }
+
+  async insertAudioFile(file: Omit<AudioFileRow, 'created_at' | 'deleted_at'>): Promise<AudioFileRow> {
+    const { rows } = await this.db.query<AudioFileRow>(
+      `INSERT INTO audio_files (audio_id, filename, call_id, turn_id, cache_key, text, voice, model, format, content_type, size_bytes, duration_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (cache_key) DO UPDATE SET deleted_at = NULL, filename = EXCLUDED.filename, audio_id = audio_files.audio_id
+       RETURNING *`,
+      [
+        file.audio_id, file.filename, file.call_id, file.turn_id, file.cache_key, file.text, file.voice, file.model,
+        file.format, file.content_type, file.size_bytes, file.duration_ms,
+      ],
+    );
+    return rows[0];
+  }
+
+  async findCachedAudio(cacheKey: string): Promise<AudioFileRow | undefined> {
+    const { rows } = await this.db.query<AudioFileRow>(
+      'SELECT * FROM audio_files WHERE cache_key = $1 AND deleted_at IS NULL',
+      [cacheKey],
+    );
+    return rows[0];
+  }
+
+  async getAudioByFilename(filename: string): Promise<AudioFileRow | undefined> {
+    const { rows } = await this.db.query<AudioFileRow>('SELECT * FROM audio_files WHERE filename = $1', [filename]);
+    return rows[0];
+  }
+
+  async markAudioDeleted(audioIds: string[]): Promise<void> {
+    if (audioIds.length === 0) return;
+    await this.db.query('UPDATE audio_files SET deleted_at = now() WHERE audio_id = ANY($1::text[])', [audioIds]);
+  }
+
+  /** A call's own audio (cached phrases shared by all calls have no `call_id`). */
+  async listCallAudio(callId: string): Promise<AudioFileRow[]> {
+    const { rows } = await this.db.query<AudioFileRow>(
+      'SELECT * FROM audio_files WHERE call_id = $1 AND deleted_at IS NULL ORDER BY created_at',
+      [callId],
+    );
+    return rows;
+  }
+
+  /** Calls whose kept audio has passed its retention date. */
+  async listExpiredAudioCalls(now: Date, limit = 100): Promise<string[]> {
+    const { rows } = await this.db.query<{ call_id: string }>(
+      `SELECT call_id FROM calls WHERE audio_expires_at IS NOT NULL AND audio_expires_at <= $1 AND audio_deleted_at IS NULL
+       ORDER BY audio_expires_at LIMIT $2`,
+      [now, limit],
+    );
+    return rows.map((row) => row.call_id);
+  }
+
+  async markCallAudioRetention(callId: string, retention: string | null, expiresAt: Date | null, deletedAt: Date | null): Promise<void> {
+    await this.db.query(
+      `UPDATE calls SET audio_retention = COALESCE($2, audio_retention), audio_expires_at = $3, audio_deleted_at = COALESCE(audio_deleted_at, $4), updated_at = now()
+       WHERE call_id = $1`,
+      [callId, retention, expiresAt, deletedAt],
+    );
+  }
+
+  /**
+   * Records one status callback. Returns false when the same callback was
+   * already recorded (Twilio retried it), so its effects are applied once.
+   */
+  async recordStatusEvent(callId: string, status: string, sequenceNumber: number | null, payload: Record<string, string>): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `INSERT INTO call_events (call_id, status, sequence_number, payload) VALUES ($1, $2, $3, $4::jsonb)
+       ON CONFLICT (call_id, status, sequence_number) DO NOTHING RETURNING event_id`,
+      [callId, status, sequenceNumber ?? -1, JSON.stringify(payload)],
+    );
+    return rows.length > 0;
+  }
+
+  /** Applies a status only when it is newer than the one stored (callbacks can arrive out of order). */
+  async applyStatus(callId: string, status: string, sequence: number, ended: { endedAt: Date; durationSeconds: number | null; outcome: string } | null): Promise<void> {
+    await this.db.query(
+      `UPDATE calls SET status = CASE WHEN $3 >= status_sequence THEN $2 ELSE status END,
+              status_sequence = GREATEST(status_sequence, $3),
+              ended_at = COALESCE(ended_at, $4), duration_seconds = COALESCE($5, duration_seconds),
+              outcome = COALESCE(outcome, $6), updated_at = now()
+        WHERE call_id = $1`,
+      [callId, status, sequence, ended?.endedAt ?? null, ended?.durationSeconds ?? null, ended?.outcome ?? null],
+    );
+  }
+}

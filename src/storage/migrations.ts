@@ -1,0 +1,157 @@
+import type { Database, Queryable } from './database.js';
+
+/** One step of the schema, applied once, in order of `version`. */
+export interface Migration {
+  version: number;
+  name: string;
+  /** Several statements; runs in one transaction with the version's record. */
+  sql: string;
+}
+
+/** Every migration callme knows, oldest first. Never edit one once released: add the next. */
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial-schema',
+    sql: `
+CREATE TABLE calls (
+  call_id            TEXT PRIMARY KEY,            -- Twilio CallSid
+  account_sid        TEXT,
+  from_number        TEXT,
+  to_number          TEXT,
+  direction          TEXT,
+  profile_id         TEXT NOT NULL,
+  language           TEXT NOT NULL,
+  status             TEXT NOT NULL,               -- latest Twilio CallStatus
+  status_sequence    INTEGER NOT NULL DEFAULT -1, -- highest SequenceNumber applied
+  assistant_mode     TEXT NOT NULL DEFAULT 'llm', -- 'llm' | 'scripted'
+  llm_failures       INTEGER NOT NULL DEFAULT 0,  -- consecutive failed LLM turns
+  silent_prompts     INTEGER NOT NULL DEFAULT 0,  -- consecutive empty/unclear turns
+  details            JSONB NOT NULL DEFAULT '{}'::jsonb,
+  outcome            TEXT,                        -- details-collected | hung-up | no-input | failed | completed
+  started_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+  ended_at           TIMESTAMPTZ,
+  duration_seconds   INTEGER,
+  audio_retention    TEXT,                        -- what was applied at the end: delete | keep-N-days | forever
+  audio_expires_at   TIMESTAMPTZ,
+  audio_deleted_at   TIMESTAMPTZ,
+  updated_at         TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX calls_started_at_idx ON calls (started_at DESC);
+
+CREATE TABLE call_events (                        -- every status callback, once
+  event_id       BIGSERIAL PRIMARY KEY,
+  call_id        TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+  status         TEXT NOT NULL,
+  sequence_number INTEGER,
+  payload        JSONB NOT NULL,
+  received_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+  UNIQUE (call_id, status, sequence_number)
+);
+
+CREATE TABLE turns (
+  turn_id            BIGSERIAL PRIMARY KEY,
+  call_id            TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+  seq                INTEGER NOT NULL,            -- 0 = greeting, then 1, 2, ...
+  kind               TEXT NOT NULL,               -- greeting | speech | silence | unclear | dtmf
+  user_text          TEXT,
+  confidence         REAL,
+  assistant_text     TEXT,                        -- what the caller heard
+  action             TEXT,                        -- listen | hangup | (null while processing)
+  status             TEXT NOT NULL DEFAULT 'processing', -- processing | completed | failed
+  error_code         TEXT,
+  error_message      TEXT,
+  tool_calls         JSONB NOT NULL DEFAULT '[]'::jsonb,
+  assistant_mode     TEXT,                        -- llm | scripted
+  prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+  completion_tokens  INTEGER NOT NULL DEFAULT 0,
+  tts_characters     INTEGER NOT NULL DEFAULT 0,
+  received_at        TIMESTAMPTZ NOT NULL DEFAULT now(),  -- webhook received
+  llm_first_token_at TIMESTAMPTZ,
+  first_text_at      TIMESTAMPTZ,                 -- first speakable piece of text ready
+  first_audio_at     TIMESTAMPTZ,                 -- first piece playable
+  completed_at       TIMESTAMPTZ,                 -- reply complete
+  UNIQUE (call_id, seq)
+);
+
+CREATE TABLE audio_files (
+  audio_id      TEXT PRIMARY KEY,                 -- random, unguessable
+  filename      TEXT NOT NULL UNIQUE,
+  call_id       TEXT REFERENCES calls(call_id) ON DELETE SET NULL, -- null for shared cached phrases
+  turn_id       BIGINT REFERENCES turns(turn_id) ON DELETE SET NULL,
+  cache_key     TEXT UNIQUE,                      -- sha256 of text+voice+model+speed+format for cached phrases
+  text          TEXT NOT NULL,
+  voice         TEXT NOT NULL,
+  model         TEXT NOT NULL,
+  format        TEXT NOT NULL,
+  content_type  TEXT NOT NULL,
+  size_bytes    INTEGER NOT NULL,
+  duration_ms   INTEGER,
+  created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+  deleted_at    TIMESTAMPTZ
+);
+CREATE INDEX audio_files_call_id_idx ON audio_files (call_id);
+
+CREATE TABLE reply_segments (                     -- a turn's reply, piece by piece, as it becomes playable
+  turn_id       BIGINT NOT NULL REFERENCES turns(turn_id) ON DELETE CASCADE,
+  seq           INTEGER NOT NULL,
+  text          TEXT NOT NULL,
+  audio_id      TEXT REFERENCES audio_files(audio_id) ON DELETE SET NULL,
+  ready_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (turn_id, seq)
+);
+`,
+  },
+];
+
+/**
+ * Key for `pg_advisory_xact_lock`, the same in every callme process, so that
+ * several servers starting at once against one PostgreSQL take turns instead
+ * of racing to create the same tables. It is "callme" in ASCII.
+ */
+const MIGRATION_LOCK_KEY = 0x63616c6c6d65;
+
+/**
+ * Brings the schema up to date: applies, each in its own transaction, every
+ * migration not yet recorded in `schema_migrations`. Safe to run from several
+ * processes at once. Returns the versions this call applied (none when the
+ * schema was already current).
+ */
+export async function migrate(db: Database): Promise<number[]> {
+  const applied = await db.transaction(async (tx) => {
+    // Under the lock too: concurrent CREATE TABLE IF NOT EXISTS can still
+    // collide in PostgreSQL's catalog.
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INT PRIMARY KEY,
+        name TEXT,
+        applied_at TIMESTAMPTZ DEFAULT now()
+      )`,
+    );
+    return appliedVersions(tx);
+  });
+
+  const appliedNow: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(migration.version)) continue;
+    const didApply = await db.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+      // Another process may have applied it while this one waited for the lock.
+      if ((await appliedVersions(tx)).has(migration.version)) return false;
+      await tx.query(migration.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
+      return true;
+    });
+    if (didApply) appliedNow.push(migration.version);
+  }
+  return appliedNow;
+}
+
+async function appliedVersions(tx: Queryable): Promise<Set<number>> {
+  const { rows } = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+  return new Set(rows.map((row) => row.version));
+}

@@ -1,0 +1,66 @@
+import twilio from 'twilio';
+import type { AssistantProfile } from '../assistant/profile.js';
+import type { SegmentRow } from '../storage/call-repository.js';
+import { pollyVoiceFor } from './polly-voices.js';
+
+const { VoiceResponse } = twilio.twiml;
+
+export interface ReplyTwimlOptions {
+  profile: AssistantProfile;
+  segments: SegmentRow[];
+  /** Absolute URL of a piece's audio. */
+  audioUrl: (filename: string) => string;
+  /** What follows the pieces: listen for the next turn, hang up, or come back for more pieces. */
+  next:
+    | { kind: 'listen'; actionUrl: string }
+    | { kind: 'hangup' }
+    | { kind: 'continue'; url: string; pauseSeconds?: number };
+}
+
+/**
+ * The one place TwiML for a reply is written. Pieces with audio are played;
+ * pieces without (Polly profiles, or synthesis that failed) are spoken by
+ * Twilio with the language's Polly voice.
+ */
+export function replyTwiml(options: ReplyTwimlOptions): string {
+  const response = new VoiceResponse();
+  const polly = pollyVoiceFor(options.profile.language, options.profile.pollyVoice);
+  for (const segment of options.segments) {
+    if (segment.filename) response.play(options.audioUrl(segment.filename));
+    else response.say({ voice: polly.voice as never, language: polly.sayLanguage as never }, segment.text);
+  }
+  const next = options.next;
+  if (next.kind === 'listen') {
+    response.gather({
+      input: ['speech', 'dtmf'],
+      action: next.actionUrl,
+      method: 'POST',
+      language: options.profile.language as never,
+      speechTimeout: 'auto',
+      actionOnEmptyResult: true,
+      finishOnKey: '#',
+      timeout: 6,
+    });
+  } else if (next.kind === 'hangup') {
+    response.hangup();
+  } else {
+    if (next.pauseSeconds) response.pause({ length: next.pauseSeconds });
+    response.redirect({ method: 'POST' }, next.url);
+  }
+  return response.toString();
+}
+
+/** A reply that needs nothing but Twilio: used when the server cannot reach its own storage. */
+export function fallbackTwiml(profile: AssistantProfile, text: string, next: ReplyTwimlOptions['next']): string {
+  return replyTwiml({
+    profile,
+    segments: [{ turn_id: 0, seq: 0, text, audio_id: null, filename: null, ready_at: new Date() }],
+    audioUrl: () => '',
+    next,
+  });
+}
+
+/** An empty `<Response/>`: acknowledges a callback that needs no instructions. */
+export function emptyTwiml(): string {
+  return new VoiceResponse().toString();
+}
