@@ -16,6 +16,7 @@ import { buildServer } from './server.js';
 import type { Services } from './services.js';
 import { CallRepository } from './storage/call-repository.js';
 import { openDatabase } from './storage/open-database.js';
+import type { Database } from './storage/database.js';
 import { ensureDevAuthToken } from './twilio/dev-auth-token.js';
 
 export interface App {
@@ -29,7 +30,7 @@ export interface App {
 const turnTimeoutMarginMs = 2_000;
 
 /** Builds every service from the configuration and the HTTP server on top (config → database → providers → server). */
-export async function createApp(config: Config, options: { logger?: Logger } = {}): Promise<App> {
+export async function createApp(config: Config, options: { logger?: Logger; database?: Database } = {}): Promise<App> {
   const logger =
     options.logger ??
     pino({
@@ -37,7 +38,7 @@ export async function createApp(config: Config, options: { logger?: Logger } = {
       redact: { paths: ['req.headers.authorization', 'req.headers["x-twilio-signature"]', '*.apiKey', '*.authToken'], censor: '[redacted]' },
     });
   const profiles = await loadProfiles(config.assistant.profilesDir, config.assistant.profile);
-  const database = await openDatabase({
+  const database = options.database ?? await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     onError: (error) => logger.error({ err: error }, 'database connection error'),

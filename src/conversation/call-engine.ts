@@ -96,19 +96,28 @@ export class CallEngine {
     const deadline = Date.now() + timeoutMs;
     let graced = false;
     for (;;) {
+      const ticket = this.deps.progress.listen(turnId);
       const turn = await this.deps.repository.getTurn(turnId);
-      if (!turn) return undefined;
+      if (!turn) {
+        ticket.cancel();
+        return undefined;
+      }
       const done = turn.status !== 'processing';
       const segments = await this.deps.repository.listSegments(turnId, fromSeq);
       const remaining = deadline - Date.now();
       if (segments.length > 0 && !done && !graced) {
         // The turn often completes right after its last piece: a moment's wait saves Twilio a redirect.
         graced = true;
-        await this.deps.progress.wait(turnId, completionGraceMs);
+        await ticket.wait(completionGraceMs);
+        ticket.cancel();
         continue;
       }
-      if (segments.length > 0 || done || remaining <= 0) return { turn, segments, done };
-      await this.deps.progress.wait(turnId, Math.min(remaining, pollIntervalMs));
+      if (segments.length > 0 || done || remaining <= 0) {
+        ticket.cancel();
+        return { turn, segments, done };
+      }
+      await ticket.wait(Math.min(remaining, pollIntervalMs));
+      ticket.cancel();
     }
   }
 

@@ -1,33 +1,57 @@
+/** A registration made before reading the database, so a notification in between is not missed. */
+export interface ProgressTicket {
+  /** Resolves at once if the turn moved since the ticket was taken, else on the next move or after `timeoutMs`. */
+  wait(timeoutMs: number): Promise<void>;
+  cancel(): void;
+}
+
 /**
  * Wakes webhook requests waiting for a turn's next reply piece. It only
  * shortens the wait on the instance producing the reply: a request served by
  * another instance still sees progress by reading the database.
  */
 export class TurnProgress {
-  private readonly waiters = new Map<number, Set<() => void>>();
+  private readonly listeners = new Map<number, Set<() => void>>();
 
   notify(turnId: number): void {
-    const waiting = this.waiters.get(turnId);
-    if (!waiting) return;
-    this.waiters.delete(turnId);
-    for (const wake of waiting) wake();
+    const listening = this.listeners.get(turnId);
+    if (!listening) return;
+    this.listeners.delete(turnId);
+    for (const wake of listening) wake();
   }
 
-  /** Resolves on the next `notify(turnId)` or after `timeoutMs`, whichever is first. */
-  wait(turnId: number, timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      let waiting = this.waiters.get(turnId);
-      if (!waiting) this.waiters.set(turnId, (waiting = new Set()));
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        waiting!.delete(wake);
-        if (waiting!.size === 0 && this.waiters.get(turnId) === waiting) this.waiters.delete(turnId);
-        resolve();
-      }, timeoutMs);
-      waiting.add(wake);
-    });
+  /** Take a ticket, then read the state, then wait on the ticket if nothing new was there. */
+  listen(turnId: number): ProgressTicket {
+    let moved = false;
+    let resolveWait: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let listening = this.listeners.get(turnId);
+    if (!listening) this.listeners.set(turnId, (listening = new Set()));
+    const wake = () => {
+      moved = true;
+      clearTimeout(timer);
+      resolveWait?.();
+    };
+    listening.add(wake);
+    const cancel = () => {
+      clearTimeout(timer);
+      const current = this.listeners.get(turnId);
+      if (!current) return;
+      current.delete(wake);
+      if (current.size === 0) this.listeners.delete(turnId);
+    };
+    return {
+      cancel,
+      wait: (timeoutMs) =>
+        moved
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              resolveWait = resolve;
+              timer = setTimeout(() => {
+                cancel();
+                resolve();
+              }, timeoutMs);
+            }),
+    };
   }
 }

@@ -355,7 +355,7 @@ class CallSimulation {
     let answer: HttpAnswer;
     try {
       // Twilio signs media requests too, but sends none of its call parameters with them.
-      answer = await this.send('GET', url, {}, 'GET');
+      answer = await this.send('GET', url, {}, 'media');
     } catch (error) {
       if (this.controller.signal.aborted) throw error;
       this.audioFailed(url, 11200, `could not fetch audio: ${describeRequestFailure(error)[1]}`);
@@ -473,7 +473,7 @@ class CallSimulation {
    * for GET), signed over the public URL, with a fresh idempotency token and
    * the call's cookies.
    */
-  private async send(method: string, publicUrl: string, params: Record<string, string>, purpose: 'webhook' | 'GET', signal?: AbortSignal): Promise<HttpAnswer> {
+  private async send(method: string, publicUrl: string, params: Record<string, string>, purpose: 'webhook' | 'media', signal?: AbortSignal): Promise<HttpAnswer> {
     const target = new URL(publicUrl);
     // Fragments carry Twilio connection overrides (#rc=2&rt=1000); they never reach the server.
     target.hash = '';

@@ -227,6 +227,29 @@ export class CallRepository {
     return rows;
   }
 
+  /**
+   * Keeps the first answer given for a turn's reply from piece `fromSeq` on,
+   * and returns whichever answer was kept: the same webhook always gets the same TwiML.
+   */
+  async keepResponse(turnId: number, fromSeq: number, twiml: string): Promise<string> {
+    const inserted = await this.db.query<{ twiml: string }>(
+      `INSERT INTO webhook_responses (turn_id, from_seq, twiml) VALUES ($1, $2, $3)
+       ON CONFLICT (turn_id, from_seq) DO NOTHING RETURNING twiml`,
+      [turnId, fromSeq, twiml],
+    );
+    if (inserted.rows[0]) return twiml;
+    // Lost the race: read the winner in a new statement (a new snapshot that sees its commit).
+    return (await this.findResponse(turnId, fromSeq)) ?? twiml;
+  }
+
+  async findResponse(turnId: number, fromSeq: number): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ twiml: string }>(
+      'SELECT twiml FROM webhook_responses WHERE turn_id = $1 AND from_seq = $2',
+      [turnId, fromSeq],
+    );
+    return rows[0]?.twiml;
+  }
+
   async insertAudioFile(file: Omit<AudioFileRow, 'created_at' | 'deleted_at'>): Promise<AudioFileRow> {
     const { rows } = await this.db.query<AudioFileRow>(
       `INSERT INTO audio_files (audio_id, filename, call_id, turn_id, cache_key, text, voice, model, format, content_type, size_bytes, duration_ms)

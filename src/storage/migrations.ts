@@ -102,6 +102,21 @@ CREATE TABLE reply_segments (                     -- a turn's reply, piece by pi
 );
 `,
   },
+  {
+    version: 2,
+    name: 'webhook-responses',
+    // The TwiML each webhook was answered with, so a retried or duplicated
+    // delivery gets exactly the same answer as the first.
+    sql: `
+CREATE TABLE webhook_responses (
+  turn_id     BIGINT NOT NULL REFERENCES turns(turn_id) ON DELETE CASCADE,
+  from_seq    INTEGER NOT NULL,
+  twiml       TEXT NOT NULL,
+  created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (turn_id, from_seq)
+);
+`,
+  },
 ];
 
 /**

@@ -43,12 +43,19 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
 
   /** Answers with whatever of the turn's reply is ready, then tells Twilio what comes next. */
   const answerTurn = async (reply: FastifyReply, routes: RouteSet, turn: TurnRow, fromSeq: number, profile: AssistantProfile) => {
+    const kept = await services.repository.findResponse(turn.turn_id, fromSeq);
+    if (kept) return sendTwiml(reply, kept);
+    const twiml = await composeAnswer(routes, turn, fromSeq, profile);
+    return sendTwiml(reply, await services.repository.keepResponse(turn.turn_id, fromSeq, twiml));
+  };
+
+  const composeAnswer = async (routes: RouteSet, turn: TurnRow, fromSeq: number, profile: AssistantProfile): Promise<string> => {
     const progress = await engine.readReply(turn.turn_id, fromSeq, firstPieceWaitMs);
-    if (!progress) return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)));
+    if (!progress) return fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1));
     const { segments, done } = progress;
     if (done && segments.length === 0 && fromSeq === 0) {
       // Nothing could be said (storage failed mid-turn): apologise with Twilio's voice, keep listening.
-      return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)));
+      return fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1));
     }
     let next: ReplyTwimlOptions['next'];
     if (!done) {
@@ -59,10 +66,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       };
     } else if (progress.turn.action === 'hangup') next = { kind: 'hangup' };
     else next = listen(routes, turn.seq + 1);
-    return sendTwiml(
-      reply,
-      replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next }),
-    );
+    return replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next });
   };
 
   const listen = (routes: RouteSet, seq: number): ReplyTwimlOptions['next'] => ({
