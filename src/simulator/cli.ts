@@ -192,7 +192,11 @@ function terminalCaller(readline: Interface, confidence: number) {
   return async (prompt: GatherPrompt): Promise<CallerReply> => {
     if (closed) return null;
     const line = await new Promise<string | null>((resolve) => {
-      const onClose = () => resolve(null);
+      const onClose = () => {
+        // Ctrl-D leaves the cursor after the prompt.
+        process.stdout.write('\n');
+        resolve(null);
+      };
       readline.once('close', onClose);
       readline.question('👤 You: ', { signal: prompt.signal }).then(
         (answer) => {
@@ -294,7 +298,7 @@ function summaryLine(result: SimulatedCall): string {
   const timings = result.webhookTimings.map((timing) => timing.ms);
   const average = timings.length > 0 ? Math.round(timings.reduce((sum, ms) => sum + ms, 0) / timings.length) : 0;
   const slowest = timings.length > 0 ? Math.max(...timings) : 0;
-  return `Call ${result.callSid}: ${result.durationSeconds} s, ${turns} turn${turns === 1 ? '' : 's'}, ended by ${result.endedBy}; ${timings.length} webhooks (avg ${average} ms, slowest ${slowest} ms)${
+  return `Call ${result.callSid}: ${result.durationSeconds} s, ${turns} turn${turns === 1 ? '' : 's'}, ended by ${result.endedBy}; ${timings.length} webhook${timings.length === 1 ? '' : 's'} (avg ${average} ms, slowest ${slowest} ms)${
     result.applicationErrors.length > 0 ? `, ${result.applicationErrors.length} application error(s)` : ''
   }${result.warnings.length > 0 ? `, ${result.warnings.length} warning(s)` : ''}.`;
 }

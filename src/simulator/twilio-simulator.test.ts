@@ -417,7 +417,7 @@ describe('npm run call', () => {
   });
 
   function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const environment = { ...process.env, DATA_DIR: dataDir };
+    const environment: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
     for (const name of ['TWILIO_AUTH_TOKEN', 'PUBLIC_URL', 'PORT', 'TWILIO_PHONE_NUMBER']) delete environment[name];
     return new Promise((resolve, reject) => {
       const child = spawn('npx', ['tsx', 'src/simulator/cli.ts', ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -245,7 +245,7 @@ class CallSimulation {
         if (error instanceof TwimlParseError) return this.applicationError(error.twilioErrorCode, error.message, step.url);
         throw error;
       }
-      return this.runDocument(verbs, documentUrl(step));
+      return this.runDocument(verbs, withoutFragment(step.url));
     }
     // Twilio plays an audio response, or reads a text/plain one aloud, and then hangs up.
     if (mime.startsWith('audio/')) {
@@ -685,8 +685,8 @@ function loops(loop: number | undefined): number {
   return loop === undefined || loop < 1 ? 1 : loop;
 }
 
-function documentUrl(step: { url: string }): string {
-  const url = new URL(step.url);
+function withoutFragment(address: string): string {
+  const url = new URL(address);
   url.hash = '';
   return url.toString();
 }
