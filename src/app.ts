@@ -12,6 +12,7 @@ import { TurnProgress } from './conversation/turn-progress.js';
 import { createOpenAIClient } from './providers/openai-client.js';
 import { OpenAIChatModel } from './providers/openai-chat-model.js';
 import { OpenAISpeechModel } from './providers/openai-speech-model.js';
+import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import type { Services } from './services.js';
 import { CallRepository } from './storage/call-repository.js';
@@ -57,6 +58,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
   const chatModel = openai ? new OpenAIChatModel({ client: openai, idleTimeoutMs: config.openai.timeoutMs }) : undefined;
   const speechModel = openai ? new OpenAISpeechModel({ client: openai, idleTimeoutMs: config.openai.timeoutMs }) : undefined;
 
+  const metrics = new Metrics({ activeCalls: () => repository.countActiveCalls() });
   const renderer = new SpeechRenderer({ speechModel, audioStore, repository });
   const engine = new CallEngine({
     repository,
@@ -70,14 +72,16 @@ export async function createApp(config: Config, options: { logger?: Logger; data
       maxSilentPrompts: config.assistant.maxSilentPrompts,
       maxLlmFailures: config.assistant.maxLlmFailures,
       turnTimeoutMs: config.openai.timeoutMs + turnTimeoutMarginMs,
+      pipelinedReplies: config.assistant.pipelinedReplies,
     },
     logger,
+    metrics,
   });
   const statusRecorder = new CallStatusRecorder({ repository, engine, audioStore, retention: config.audioRetention, logger });
   const twilioAuthToken = config.twilio.authToken ?? (await ensureDevAuthToken(config.dataDir));
 
   const services: Services = {
-    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken,
+    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken, metrics,
   };
   const server = await buildServer(services);
   const sweeper = setInterval(() => {

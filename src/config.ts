@@ -71,6 +71,7 @@ const environmentSchema = z.object({
   MAX_SILENT_PROMPTS: integer(3, 1, 20),
   MAX_LLM_FAILURES: integer(2, 1, 20),
   AUDIO_RETENTION: retention,
+  PIPELINED_REPLIES: booleanFlag(true),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -107,6 +108,11 @@ export interface Config {
     minSpeechConfidence: number;
     maxSilentPrompts: number;
     maxLlmFailures: number;
+    /**
+     * Speak a reply sentence by sentence while the model is still writing (default).
+     * `false` is the simple flow: the whole reply, then one synthesis, then the answer.
+     */
+    pipelinedReplies: boolean;
   };
   audioRetention: AudioRetention;
   logLevel: string;
@@ -164,6 +170,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
       minSpeechConfidence: env.MIN_SPEECH_CONFIDENCE,
       maxSilentPrompts: env.MAX_SILENT_PROMPTS,
       maxLlmFailures: env.MAX_LLM_FAILURES,
+      pipelinedReplies: env.PIPELINED_REPLIES,
     },
     audioRetention: env.AUDIO_RETENTION,
     logLevel: env.LOG_LEVEL,

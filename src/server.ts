@@ -26,6 +26,12 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
     reply.header('Referrer-Policy', 'no-referrer');
     return payload;
   });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route && (route.startsWith('/twilio/') || route.startsWith('/voice') || route === '/status')) {
+      services.metrics.webhookAnswered(route, reply.statusCode, reply.elapsedTime / 1000);
+    }
+  });
   registerErrorHandler(app);
   await registerHealthRoutes(app, services);
   await registerWebhookRoutes(app, services);

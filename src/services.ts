@@ -6,6 +6,7 @@ import type { CallEngine } from './conversation/call-engine.js';
 import type { CallStatusRecorder } from './conversation/call-status-recorder.js';
 import type { SpeechRenderer } from './conversation/speech-renderer.js';
 import type { SpeechModel } from './providers/speech-model.js';
+import type { Metrics } from './observability/metrics.js';
 import type { CallRepository } from './storage/call-repository.js';
 import type { Database } from './storage/database.js';
 
@@ -24,4 +25,5 @@ export interface Services {
   speechModel?: SpeechModel;
   /** The token Twilio signs webhooks with (the configured one, or the local development token). */
   twilioAuthToken: string;
+  metrics: Metrics;
 }

@@ -7,6 +7,7 @@ import type { CallRepository, CallRow, SegmentRow, TurnKind, TurnRow } from '../
 import { ReplyWriter } from './reply-writer.js';
 import type { SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /** Who is calling whom, as every webhook tells. */
 export interface CallInfo {
@@ -38,6 +39,7 @@ export interface CallEngineSettings {
   maxLlmFailures: number;
   /** A turn's model work is abandoned (and apologised for) after this long. */
   turnTimeoutMs: number;
+  pipelinedReplies: boolean;
 }
 
 export interface CallEngineDeps {
@@ -49,6 +51,7 @@ export interface CallEngineDeps {
   progress: TurnProgress;
   settings: CallEngineSettings;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 /** How often a waiting request rereads the database when no local notification comes (another instance is producing). */
@@ -188,6 +191,7 @@ export class CallEngine {
         repository,
         renderer: this.deps.renderer,
         progress: this.deps.progress,
+        pipelined: settings.pipelinedReplies,
         onRenderError: (error, text) => {
           errors.push({ code: 'tts_failed', message: `speech synthesis failed, spoke with <Say>: ${errorMessage(error)}` });
           logger.warn({ err: error, callSid: call.call_id, text }, 'speech synthesis failed; falling back to <Say>');
@@ -197,7 +201,7 @@ export class CallEngine {
       profile,
       controller.signal,
     );
-    const usage = { promptTokens: 0, completionTokens: 0 };
+    const usage = { promptTokens: 0, completionTokens: 0, firstTokenAt: undefined as Date | undefined };
     const toolCalls: unknown[] = [];
     let action: 'listen' | 'hangup' = 'listen';
 
@@ -227,17 +231,33 @@ export class CallEngine {
         if (call.silent_prompts > 0) await repository.updateCallState(call.call_id, { silent_prompts: 0 });
       }
       const { spokenText, ttsCharacters } = await writer.finish();
+      const status = errors.some((error) => error.code !== 'tts_failed') ? 'failed' : 'completed';
+      const completedAt = new Date();
       await repository.finishTurn(turn.turn_id, {
         assistantText: spokenText,
         action,
-        status: errors.some((error) => error.code !== 'tts_failed') ? 'failed' : 'completed',
+        status,
         errorCode: errors[0]?.code,
         errorMessage: errors.map((error) => error.message).join('; ') || undefined,
         toolCalls,
         promptTokens: usage.promptTokens,
         completionTokens: usage.completionTokens,
         ttsCharacters,
-        completedAt: new Date(),
+        completedAt,
+      });
+      const since = (at: Date | undefined) => (at ? at.getTime() - turn.received_at.getTime() : undefined);
+      this.deps.metrics?.turnFinished({
+        kind: turn.kind,
+        status,
+        mode: turn.assistant_mode ?? 'scripted',
+        llmFirstTokenMs: since(usage.firstTokenAt),
+        firstTextMs: since(writer.firstTextAt),
+        firstAudioMs: since(writer.firstAudioAt),
+        completeMs: since(completedAt) ?? 0,
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        ttsCharacters,
+        errorCodes: errors.map((error) => error.code),
       });
     } catch (error) {
       // Storage itself failed: record what can be recorded; the webhook answers with its own fallback.
@@ -273,7 +293,7 @@ export class CallEngine {
     callerText: string,
     writer: ReplyWriter,
     abortSignal: AbortSignal,
-    usage: { promptTokens: number; completionTokens: number },
+    usage: { promptTokens: number; completionTokens: number; firstTokenAt?: Date },
     toolCalls: unknown[],
     errors: Array<{ code: string; message: string }>,
   ): Promise<'listen' | 'hangup'> {
@@ -292,7 +312,8 @@ export class CallEngine {
       })) {
         switch (event.type) {
           case 'model-first-token':
-            await repository.markTurnTiming(turn.turn_id, 'llm_first_token_at', new Date());
+            usage.firstTokenAt = new Date();
+            await repository.markTurnTiming(turn.turn_id, 'llm_first_token_at', usage.firstTokenAt);
             break;
           case 'reply-delta':
             writer.append(event.text);

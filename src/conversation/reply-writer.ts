@@ -12,6 +12,8 @@ export interface ReplyWriterDeps {
   renderer: SpeechRenderer;
   progress: TurnProgress;
   onRenderError: (error: unknown, text: string) => void;
+  /** `false`: hold the whole reply and synthesize it in one piece at the end. */
+  pipelined: boolean;
 }
 
 /**
@@ -29,6 +31,10 @@ export class ReplyWriter {
   private readonly queue: Array<() => void> = [];
   private charactersSynthesized = 0;
   private firstTextMarked = false;
+  private held = '';
+  /** When the first piece's text was complete, and when its audio was playable. */
+  firstTextAt?: Date;
+  firstAudioAt?: Date;
 
   constructor(
     private readonly deps: ReplyWriterDeps,
@@ -39,6 +45,10 @@ export class ReplyWriter {
 
   /** Streamed reply text from the assistant. */
   append(text: string): void {
+    if (!this.deps.pipelined) {
+      this.held += text;
+      return;
+    }
     for (const piece of this.chunker.push(text)) this.enqueue(piece, false);
   }
 
@@ -50,6 +60,9 @@ export class ReplyWriter {
 
   /** Ends the streamed text so far (before a fixed phrase, or at the end). */
   flushText(): void {
+    const whole = this.held.replace(/\s+/g, ' ').trim();
+    this.held = '';
+    if (whole) this.enqueue(whole, false);
     for (const piece of this.chunker.flush()) this.enqueue(piece, false);
   }
 
@@ -68,13 +81,17 @@ export class ReplyWriter {
     const seq = this.segmentCount++;
     if (!this.firstTextMarked) {
       this.firstTextMarked = true;
-      void this.deps.repository.markTurnTiming(this.turn.turnId, 'first_text_at', new Date()).catch(() => {});
+      this.firstTextAt = new Date();
+      void this.deps.repository.markTurnTiming(this.turn.turnId, 'first_text_at', this.firstTextAt).catch(() => {});
     }
     const rendered = this.withSlot(() => this.render(text, cached));
     this.written = this.written.then(async () => {
       const speech = await rendered;
       await this.deps.repository.addSegment(this.turn.turnId, seq, text, speech.kind === 'audio' ? speech.audioId : null);
-      if (seq === 0) await this.deps.repository.markTurnTiming(this.turn.turnId, 'first_audio_at', new Date());
+      if (seq === 0) {
+        this.firstAudioAt = new Date();
+        await this.deps.repository.markTurnTiming(this.turn.turnId, 'first_audio_at', this.firstAudioAt);
+      }
       this.spoken.push(text);
       this.deps.progress.notify(this.turn.turnId);
     });

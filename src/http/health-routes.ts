@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
+import { apiAccessGuard } from './api-access.js';
 
-/** `/healthz`: the process answers. `/readyz`: it can also reach its database. */
+/**
+ * `/healthz`: the process answers. `/readyz`: it can also reach its database.
+ * `/metrics`: Prometheus metrics, guarded like the other non-Twilio routes.
+ */
 export async function registerHealthRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (request, reply) => {
@@ -12,5 +16,9 @@ export async function registerHealthRoutes(app: FastifyInstance, services: Servi
       request.log.warn({ err: error }, 'database is not reachable');
       return reply.code(503).send({ status: 'not-ready', database: services.database.kind, error: { code: 'not_ready', message: 'the database is not reachable' } });
     }
+  });
+  app.get('/metrics', { preHandler: apiAccessGuard(services.config.apiToken) }, async (_request, reply) => {
+    const { contentType, body } = await services.metrics.render();
+    return reply.type(contentType).send(body);
   });
 }

@@ -78,6 +78,9 @@ export class RequestGuard {
           finished = true;
           return;
         }
+        // Data already buffered when the caller aborted must not reach them:
+        // after an interruption, not one more word of the old reply.
+        this.throwIfStopped();
         yield result.value;
       }
     } finally {

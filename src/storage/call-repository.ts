@@ -129,6 +129,14 @@ export class CallRepository {
     return rows[0];
   }
 
+  /** Calls started in the last day that have not ended (older ones missed their final status callback). */
+  async countActiveCalls(): Promise<number> {
+    const { rows } = await this.db.query<{ count: number }>(
+      `SELECT count(*)::int AS count FROM calls WHERE ended_at IS NULL AND started_at > now() - interval '1 day'`,
+    );
+    return rows[0]?.count ?? 0;
+  }
+
   async getCall(callId: string, tx: Queryable = this.db): Promise<CallRow | undefined> {
     const { rows } = await tx.query<CallRow>('SELECT * FROM calls WHERE call_id = $1', [callId]);
     return rows[0];

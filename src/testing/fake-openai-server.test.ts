@@ -141,6 +141,16 @@ describe('chat completions', () => {
     expect(goodbye.toolCalls[0].function?.name).toBe('end_call');
     const argumentsText = goodbye.toolCalls.map((fragment) => fragment.function?.arguments ?? '').join('');
     expect(JSON.parse(argumentsText)).toEqual({ message: expect.stringMatching(/goodbye/i) });
+
+    const afterTool = await streamChunks({
+      tools: [endCallTool],
+      messages: [
+        { role: 'user', content: 'bye' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'end_call', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'ok' },
+      ],
+    });
+    expect(afterTool.flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? [])).toEqual([]);
   });
 
   it('hands the responder the messages and the flattened tools, and plays queued replies first', async () => {

@@ -178,9 +178,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
  * The fake's default chat behaviour, a deterministic receptionist: greets when
  * the caller has said nothing, repeats back what the caller said otherwise,
  * and says goodbye and calls `end_call` (when offered) once the caller's last
- * message contains "bye". Handy to compose in a custom responder.
+ * message contains "bye"; after a tool result, it only acknowledges. Handy to
+ * compose in a custom responder.
  */
 export function defaultChatResponder(request: FakeChatRequest): FakeChatReply {
+  // After a tool's result the model speaks about it rather than calling the tool again.
+  if (request.messages.at(-1)?.role === 'tool') return { text: 'Done. Is there anything else I can help with?' };
   const lastUser = [...request.messages].reverse().find((message) => message.role === 'user');
   const said = lastUser ? messageText(lastUser).trim() : '';
   if (!said) return { text: 'Hello, thanks for calling. How can I help you today?' };
@@ -550,7 +553,7 @@ class FakeOpenAIServer implements FakeOpenAI {
   }
 
   private jittered(ms: number, profile: FakeLatencyProfile): number {
-    if (!(ms > 0) || !Number.isFinite(ms) || profile.jitter === 0) return Number.isFinite(ms) ? ms : 0;
+    if (!(ms > 0) || !Number.isFinite(ms) || profile.jitter === 0) return ms;
     return ms * (1 + profile.jitter * (2 * this.random() - 1));
   }
 

@@ -1,0 +1,86 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Seconds buckets for voice latencies: what a caller notices lies between 0.2 s and 5 s. */
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13];
+
+/** What a finished turn reports. Times are milliseconds after the webhook arrived. */
+export interface TurnReport {
+  kind: string;
+  status: string;
+  mode: string;
+  llmFirstTokenMs?: number;
+  firstTextMs?: number;
+  firstAudioMs?: number;
+  completeMs: number;
+  promptTokens: number;
+  completionTokens: number;
+  ttsCharacters: number;
+  errorCodes: string[];
+}
+
+/**
+ * Prometheus metrics of one server. Each app has its own registry (no global
+ * state), so several servers in one process — as in tests — don't collide.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly turns: Counter<'kind' | 'status' | 'mode'>;
+  private readonly stages: Histogram<'stage'>;
+  private readonly webhooks: Histogram<'route' | 'status'>;
+  private readonly providerErrors: Counter<'code'>;
+  private readonly tokens: Counter<'direction'>;
+  private readonly ttsCharacters: Counter;
+
+  constructor(options: { activeCalls: () => Promise<number> }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'callme_' });
+    this.turns = new Counter({ name: 'callme_turns_total', help: 'Turns taken, by kind, status and assistant mode', labelNames: ['kind', 'status', 'mode'], registers: [this.registry] });
+    this.stages = new Histogram({
+      name: 'callme_turn_stage_seconds',
+      help: 'Time from the webhook arriving to each stage of the reply',
+      labelNames: ['stage'],
+      buckets: latencyBuckets,
+      registers: [this.registry],
+    });
+    this.webhooks = new Histogram({
+      name: 'callme_webhook_seconds',
+      help: 'Time to answer a Twilio webhook',
+      labelNames: ['route', 'status'],
+      buckets: latencyBuckets,
+      registers: [this.registry],
+    });
+    this.providerErrors = new Counter({ name: 'callme_provider_errors_total', help: 'Provider failures during turns, by kind', labelNames: ['code'], registers: [this.registry] });
+    this.tokens = new Counter({ name: 'callme_llm_tokens_total', help: 'Model tokens used', labelNames: ['direction'], registers: [this.registry] });
+    this.ttsCharacters = new Counter({ name: 'callme_tts_characters_total', help: 'Characters sent to speech synthesis', registers: [this.registry] });
+    new Gauge({
+      name: 'callme_active_calls',
+      help: 'Calls started and not yet ended',
+      registers: [this.registry],
+      async collect() {
+        this.set(await options.activeCalls().catch(() => 0));
+      },
+    });
+  }
+
+  turnFinished(report: TurnReport): void {
+    this.turns.inc({ kind: report.kind, status: report.status, mode: report.mode });
+    const stage = (name: string, ms: number | undefined) => {
+      if (ms !== undefined && ms >= 0) this.stages.observe({ stage: name }, ms / 1000);
+    };
+    stage('llm_first_token', report.llmFirstTokenMs);
+    stage('first_text', report.firstTextMs);
+    stage('first_audio', report.firstAudioMs);
+    stage('complete', report.completeMs);
+    if (report.promptTokens) this.tokens.inc({ direction: 'prompt' }, report.promptTokens);
+    if (report.completionTokens) this.tokens.inc({ direction: 'completion' }, report.completionTokens);
+    if (report.ttsCharacters) this.ttsCharacters.inc(report.ttsCharacters);
+    for (const code of report.errorCodes) this.providerErrors.inc({ code });
+  }
+
+  webhookAnswered(route: string, status: number, seconds: number): void {
+    this.webhooks.observe({ route, status: String(status) }, seconds);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
