@@ -30,6 +30,9 @@ const ttsRequestSchema = z.object({
  */
 export async function registerTtsRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.post('/tts/stream', { preHandler: apiAccessGuard(services.config.apiToken), bodyLimit: 64 * 1024 }, async (request, reply) => {
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+      throw new HttpError('unsupported_media_type', 'send the request as JSON with "Content-Type: application/json"');
+    }
     const body = request.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new HttpError('invalid_request', 'the body must be a JSON object such as {"text": "Hello"}', { field: 'body' });
