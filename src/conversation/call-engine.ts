@@ -4,6 +4,7 @@ import { missingDetails } from '../assistant/assistant.js';
 import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
 import { isAbortError } from '../providers/provider-error.js';
 import type { CallRepository, CallRow, SegmentRow, TurnKind, TurnRow } from '../storage/call-repository.js';
+import type { ReplyOutput, ReplyOutputContext } from './reply-output.js';
 import { ReplyWriter } from './reply-writer.js';
 import type { SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
@@ -156,18 +157,9 @@ export class CallEngine {
   }
 
   private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<TurnRow> {
-    const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
-    const { turn, created } = await this.deps.repository.claimTurn({
-      callId: call.call_id,
-      seq,
-      kind,
-      userText: input?.kind === 'speech' ? input.text : input?.kind === 'dtmf' ? input.digits : undefined,
-      confidence: input?.kind === 'speech' ? input.confidence : undefined,
-      assistantMode: mode,
-      receivedAt: new Date(),
-    });
+    const { turn, created } = await this.claimRow(call, seq, kind, input);
     if (created) {
-      const production = this.produce(call, turn, input).catch((error) => {
+      const production = this.produce(call, turn, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
         this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
       });
       this.producing.add(production);
@@ -176,31 +168,91 @@ export class CallEngine {
     return turn;
   }
 
-  private async produce(call: CallRow, turn: TurnRow, input: CallerInput | undefined): Promise<void> {
+  private claimRow(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined) {
+    const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
+    return this.deps.repository.claimTurn({
+      callId: call.call_id,
+      seq,
+      kind,
+      userText: input?.kind === 'speech' ? input.text : input?.kind === 'dtmf' ? input.digits : undefined,
+      confidence: input?.kind === 'speech' ? input.confidence : undefined,
+      assistantMode: mode,
+      receivedAt: new Date(),
+    });
+  }
+
+  /**
+   * Takes turn `seq` (the greeting when `input` is undefined) and produces its
+   * reply into the output the transport supplies, resolving when the reply is
+   * delivered. `interrupt` aborts it (the caller spoke over it): not an error;
+   * the turn keeps what the caller heard.
+   */
+  async runTurn(
+    info: CallInfo,
+    seq: number,
+    input: CallerInput | undefined,
+    createOutput: (context: ReplyOutputContext) => ReplyOutput,
+    interrupt?: AbortSignal,
+  ): Promise<{ turn: TurnRow; call: CallRow }> {
+    const call = await this.ensureCall(info);
+    const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
+    const claimed = await this.claimRow(call, seq, kind, input);
+    if (claimed.created) {
+      const production = this.produce(call, claimed.turn, input, createOutput, interrupt);
+      this.producing.add(production);
+      try {
+        await production;
+      } finally {
+        this.producing.delete(production);
+      }
+    }
+    const turn = (await this.deps.repository.getTurn(claimed.turn.turn_id)) ?? claimed.turn;
+    return { turn, call: (await this.deps.repository.getCall(call.call_id)) ?? call };
+  }
+
+  private webhookOutput(context: ReplyOutputContext, call: CallRow, turn: TurnRow): ReplyOutput {
+    return new ReplyWriter(
+      {
+        repository: this.deps.repository,
+        renderer: this.deps.renderer,
+        progress: this.deps.progress,
+        pipelined: this.deps.settings.pipelinedReplies,
+        onRenderError: context.onRenderError,
+      },
+      { callId: call.call_id, turnId: turn.turn_id },
+      this.profileFor(call),
+      context.abortSignal,
+    );
+  }
+
+  private async produce(
+    call: CallRow,
+    turn: TurnRow,
+    input: CallerInput | undefined,
+    createOutput: (context: ReplyOutputContext) => ReplyOutput,
+    interrupt?: AbortSignal,
+  ): Promise<void> {
     const { repository, settings, logger } = this.deps;
     const profile = this.profileFor(call);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('turn timed out')), settings.turnTimeoutMs);
+    const onInterrupt = () => controller.abort(interrupt?.reason ?? new Error('interrupted'));
+    if (interrupt?.aborted) onInterrupt();
+    else interrupt?.addEventListener('abort', onInterrupt, { once: true });
     let inFlight = this.turnsInFlight.get(call.call_id);
     if (!inFlight) this.turnsInFlight.set(call.call_id, (inFlight = new Set()));
     inFlight.add(controller);
 
     const errors: Array<{ code: string; message: string }> = [];
-    const writer = new ReplyWriter(
-      {
-        repository,
-        renderer: this.deps.renderer,
-        progress: this.deps.progress,
-        pipelined: settings.pipelinedReplies,
-        onRenderError: (error, text) => {
-          errors.push({ code: 'tts_failed', message: `speech synthesis failed, spoke with <Say>: ${errorMessage(error)}` });
-          logger.warn({ err: error, callSid: call.call_id, text }, 'speech synthesis failed; falling back to <Say>');
-        },
+    const writer = createOutput({
+      callId: call.call_id,
+      turnId: turn.turn_id,
+      abortSignal: controller.signal,
+      onRenderError: (error, text) => {
+        errors.push({ code: 'tts_failed', message: `speech synthesis failed: ${errorMessage(error)}` });
+        logger.warn({ err: error, callSid: call.call_id, text }, 'speech synthesis failed; the piece is spoken another way');
       },
-      { callId: call.call_id, turnId: turn.turn_id },
-      profile,
-      controller.signal,
-    );
+    });
     const usage = { promptTokens: 0, completionTokens: 0, firstTokenAt: undefined as Date | undefined };
     const toolCalls: unknown[] = [];
     let action: 'listen' | 'hangup' = 'listen';
@@ -226,11 +278,11 @@ export class CallEngine {
           action = 'hangup';
         } else {
           const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
-          action = await this.converse(call, turn, profile, history, callerText, writer, controller.signal, usage, toolCalls, errors);
+          action = await this.converse(call, turn, profile, history, callerText, writer, controller.signal, usage, toolCalls, errors, interrupt);
         }
         if (call.silent_prompts > 0) await repository.updateCallState(call.call_id, { silent_prompts: 0 });
       }
-      const { spokenText, ttsCharacters } = await writer.finish();
+      const { spokenText, ttsCharacters, interruptedAtMs } = await writer.finish();
       const status = errors.some((error) => error.code !== 'tts_failed') ? 'failed' : 'completed';
       const completedAt = new Date();
       await repository.finishTurn(turn.turn_id, {
@@ -244,6 +296,7 @@ export class CallEngine {
         completionTokens: usage.completionTokens,
         ttsCharacters,
         completedAt,
+        interruptedAtMs,
       });
       const since = (at: Date | undefined) => (at ? at.getTime() - turn.received_at.getTime() : undefined);
       this.deps.metrics?.turnFinished({
@@ -278,6 +331,7 @@ export class CallEngine {
         .catch(() => {});
     } finally {
       clearTimeout(timer);
+      interrupt?.removeEventListener('abort', onInterrupt);
       inFlight.delete(controller);
       if (inFlight.size === 0) this.turnsInFlight.delete(call.call_id);
       this.deps.progress.notify(turn.turn_id);
@@ -291,11 +345,12 @@ export class CallEngine {
     profile: AssistantProfile,
     history: ConversationLine[],
     callerText: string,
-    writer: ReplyWriter,
+    writer: ReplyOutput,
     abortSignal: AbortSignal,
     usage: { promptTokens: number; completionTokens: number; firstTokenAt?: Date },
     toolCalls: unknown[],
     errors: Array<{ code: string; message: string }>,
+    interrupt?: AbortSignal,
   ): Promise<'listen' | 'hangup'> {
     const { repository, logger, settings } = this.deps;
     let details = call.details;
@@ -353,6 +408,8 @@ export class CallEngine {
       if (call.llm_failures > 0) await repository.updateCallState(call.call_id, { llm_failures: 0 });
       return action;
     } catch (error) {
+      // The caller spoke over the reply: nothing failed, the turn keeps what was heard.
+      if (interrupt?.aborted) return 'listen';
       const timedOut = abortSignal.aborted;
       if (isAbortError(error) && !timedOut) throw error;
       const code = timedOut ? 'llm_timeout' : ((error as { code?: string }).code ?? 'llm_failed');

@@ -3,6 +3,7 @@ import type { CallRepository } from '../storage/call-repository.js';
 import { SpeechChunker } from './speech-chunker.js';
 import type { RenderedSpeech, SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
+import type { ReplyOutcome, ReplyOutput } from './reply-output.js';
 
 /** Pieces synthesized at once per turn: enough to stay ahead of playback, few enough to be polite to the provider. */
 const synthesisConcurrency = 3;
@@ -22,7 +23,7 @@ export interface ReplyWriterDeps {
  * and stored as a reply segment in spoken order the moment it is playable.
  * Webhook requests waiting on the turn read those segments.
  */
-export class ReplyWriter {
+export class ReplyWriter implements ReplyOutput {
   private readonly chunker = new SpeechChunker();
   private readonly spoken: string[] = [];
   private segmentCount = 0;
@@ -67,10 +68,10 @@ export class ReplyWriter {
   }
 
   /** Waits until every piece is stored; returns what the caller will hear. */
-  async finish(): Promise<{ spokenText: string; ttsCharacters: number; pieces: number }> {
+  async finish(): Promise<ReplyOutcome> {
     this.flushText();
     await this.written;
-    return { spokenText: this.spoken.join(' '), ttsCharacters: this.charactersSynthesized, pieces: this.segmentCount };
+    return { spokenText: this.spoken.join(' '), ttsCharacters: this.charactersSynthesized };
   }
 
   get hasSpoken(): boolean {

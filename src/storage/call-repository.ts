@@ -22,6 +22,7 @@ export interface CallRow {
   audio_expires_at: Date | null;
   audio_deleted_at: Date | null;
   updated_at: Date;
+  mode: 'webhook' | 'stream' | 'realtime';
 }
 
 export type TurnKind = 'greeting' | 'speech' | 'silence' | 'unclear' | 'dtmf' | 'limit';
@@ -49,6 +50,13 @@ export interface TurnRow {
   first_text_at: Date | null;
   first_audio_at: Date | null;
   completed_at: Date | null;
+  interrupted: boolean;
+  interrupted_at_ms: number | null;
+  speech_ended_at: Date | null;
+  transcript_final_at: Date | null;
+  tts_first_byte_at: Date | null;
+  first_frame_at: Date | null;
+  mark_echoed_at: Date | null;
 }
 
 export interface SegmentRow {
@@ -109,9 +117,19 @@ export interface TurnOutcome {
   completionTokens: number;
   ttsCharacters: number;
   completedAt: Date;
+  /** Milliseconds of the reply the caller heard before speaking over it. */
+  interruptedAtMs?: number;
 }
 
-export type TurnTiming = 'llm_first_token_at' | 'first_text_at' | 'first_audio_at';
+export type TurnTiming =
+  | 'llm_first_token_at'
+  | 'first_text_at'
+  | 'first_audio_at'
+  | 'speech_ended_at'
+  | 'transcript_final_at'
+  | 'tts_first_byte_at'
+  | 'first_frame_at'
+  | 'mark_echoed_at';
 
 /** Every query about calls, turns, reply segments and audio files; SQL lives here and nowhere else. */
 export class CallRepository {
@@ -135,6 +153,24 @@ export class CallRepository {
       `SELECT count(*)::int AS count FROM calls WHERE ended_at IS NULL AND started_at > now() - interval '1 day'`,
     );
     return rows[0]?.count ?? 0;
+  }
+
+  /** Stores a one-time media-stream token (its hash) for a call. */
+  async createStreamToken(callId: string, tokenHash: string, expiresAt: Date): Promise<void> {
+    await this.db.query('INSERT INTO stream_tokens (token_hash, call_id, expires_at) VALUES ($1, $2, $3)', [tokenHash, callId, expiresAt]);
+  }
+
+  /** Uses a stream token: returns its call once, while unexpired; `undefined` for any reuse. */
+  async useStreamToken(tokenHash: string, now: Date): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ call_id: string }>(
+      `UPDATE stream_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING call_id`,
+      [tokenHash, now],
+    );
+    return rows[0]?.call_id;
+  }
+
+  async setCallMode(callId: string, mode: CallRow['mode']): Promise<void> {
+    await this.db.query('UPDATE calls SET mode = $2, updated_at = now() WHERE call_id = $1', [callId, mode]);
   }
 
   async getCall(callId: string, tx: Queryable = this.db): Promise<CallRow | undefined> {
@@ -207,12 +243,14 @@ export class CallRepository {
   async finishTurn(turnId: number, outcome: TurnOutcome): Promise<void> {
     await this.db.query(
       `UPDATE turns SET assistant_text = $2, action = $3, status = $4, error_code = $5, error_message = $6,
-         tool_calls = $7::jsonb, prompt_tokens = $8, completion_tokens = $9, tts_characters = $10, completed_at = $11
+         tool_calls = $7::jsonb, prompt_tokens = $8, completion_tokens = $9, tts_characters = $10, completed_at = $11,
+         interrupted = $12, interrupted_at_ms = $13
        WHERE turn_id = $1`,
       [
         turnId, outcome.assistantText, outcome.action, outcome.status, outcome.errorCode ?? null,
         outcome.errorMessage ?? null, JSON.stringify(outcome.toolCalls), outcome.promptTokens,
         outcome.completionTokens, outcome.ttsCharacters, outcome.completedAt,
+        outcome.interruptedAtMs !== undefined, outcome.interruptedAtMs ?? null,
       ],
     );
   }

@@ -84,6 +84,7 @@ function runDatabaseContract(name: string, open: () => Promise<OpenedDatabase>):
           'calls',
           'reply_segments',
           'schema_migrations',
+          'stream_tokens',
           'turns',
           'webhook_responses',
         ]);
@@ -134,6 +135,7 @@ function runDatabaseContract(name: string, open: () => Promise<OpenedDatabase>):
             audio_expires_at: null,
             audio_deleted_at: null,
             updated_at: startedAt,
+            mode: 'webhook',
           },
         ]);
       });

@@ -117,6 +117,27 @@ CREATE TABLE webhook_responses (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'media-streams',
+    sql: `
+ALTER TABLE calls ADD COLUMN mode TEXT NOT NULL DEFAULT 'webhook';
+ALTER TABLE turns ADD COLUMN interrupted BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE turns ADD COLUMN interrupted_at_ms INTEGER;
+ALTER TABLE turns ADD COLUMN speech_ended_at TIMESTAMPTZ;
+ALTER TABLE turns ADD COLUMN transcript_final_at TIMESTAMPTZ;
+ALTER TABLE turns ADD COLUMN tts_first_byte_at TIMESTAMPTZ;
+ALTER TABLE turns ADD COLUMN first_frame_at TIMESTAMPTZ;
+ALTER TABLE turns ADD COLUMN mark_echoed_at TIMESTAMPTZ;
+-- One-time tokens that admit a call's media stream; only a hash is kept.
+CREATE TABLE stream_tokens (
+  token_hash  TEXT PRIMARY KEY,
+  call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+  expires_at  TIMESTAMPTZ NOT NULL,
+  used_at     TIMESTAMPTZ
+);
+`,
+  },
 ];
 
 /**
