@@ -52,6 +52,30 @@ export const profileSchema = z.object({
   phoneNumbers: z.array(z.string()).default([]),
   /** Model-driven calls end after this many caller turns, politely. */
   maxTurns: z.number().int().min(1).max(200).default(40),
+  /**
+   * How audio reaches the caller: `webhook` (Twilio's `<Gather>` and `<Play>`),
+   * `stream` (a media stream: voice activity detection → transcription → streamed
+   * model → streamed speech, with barge-in) or `realtime` (OpenAI's Realtime API,
+   * speech to speech, over a media stream).
+   */
+  mode: z.enum(['webhook', 'stream', 'realtime']).default('webhook'),
+  /** Turn-taking on media streams. */
+  stream: z
+    .object({
+      /** Silence after speech that ends the caller's turn. */
+      endOfSpeechMs: z.number().int().min(200).max(3000).default(600),
+      /** Speech shorter than this ("mhm", a cough) does not interrupt or start a turn. */
+      minSpeechMs: z.number().int().min(50).max(2000).default(250),
+      /** Silence after the assistant finished that earns a reprompt. */
+      silenceRepromptMs: z.number().int().min(2000).max(60000).default(8000),
+      /** The call ends politely after this long. */
+      maxCallSeconds: z.number().int().min(30).max(7200).default(900),
+      /** Transcription model for `stream` mode. */
+      transcriptionModel: z.string().default('gpt-4o-mini-transcribe'),
+      /** Speech-to-speech model for `realtime` mode. */
+      realtimeModel: z.string().default('gpt-realtime'),
+    })
+    .default({ endOfSpeechMs: 600, minSpeechMs: 250, silenceRepromptMs: 8000, maxCallSeconds: 900, transcriptionModel: 'gpt-4o-mini-transcribe', realtimeModel: 'gpt-realtime' }),
 });
 
 export type AssistantProfile = z.infer<typeof profileSchema>;

@@ -132,7 +132,32 @@ export interface FakeRecordedRequest {
   /** `performance.now()` when the response was fully sent; unset while still sending or if never sent. */
   finishedAt?: number;
   status?: number;
+  /** The delays this request was given, after jitter (chat and speech). */
+  injected?: FakeInjectedDelays;
 }
+
+/**
+ * The delays the fake applied to one request, after jitter, in milliseconds
+ * from the moment it started answering. A benchmark computes from them the
+ * fastest any client could have gone (its floor).
+ */
+export type FakeInjectedDelays =
+  | {
+      endpoint: 'chat';
+      /** Streamed text pieces, in order (tool-call fragments follow them). */
+      textPieces: string[];
+      /** When each chunk was due: the opening role chunk, then each text piece, then each tool-call fragment. */
+      chunkDueMs: number[];
+    }
+  | {
+      endpoint: 'speech';
+      /** Headers and the first audio bytes. */
+      firstByteMs: number;
+      /** The last audio bytes (the body ends right after). */
+      lastByteMs: number;
+      audioSeconds: number;
+      bytes: number;
+    };
 
 export interface FakeOpenAIOptions {
   /** Defaults to `latencyProfiles.zero`. */
@@ -145,6 +170,14 @@ export interface FakeOpenAIOptions {
   apiKey?: string;
   /** Seed of the jitter and of generated ids, so runs can be repeated exactly. */
   seed?: number;
+  /**
+   * `pcm`/`wav` speech is cut from one stretch of the speech-like signal
+   * rendered once per voice and speed, instead of rendered for each text:
+   * same length and byte rate, a tiny fraction of the CPU. For benchmarks,
+   * where rendering (about 5 ms of CPU per second of audio) would make the
+   * fake the bottleneck rather than the server under test.
+   */
+  reuseSpeechSignal?: boolean;
 }
 
 /** A running fake OpenAI-compatible server on 127.0.0.1. */
@@ -230,6 +263,7 @@ class FakeOpenAIServer implements FakeOpenAI {
   private readonly random: () => number;
   private closed = false;
   private requestCount = 0;
+  private readonly speechSignals = new Map<string, Buffer>();
 
   constructor(
     private readonly options: FakeOpenAIOptions,
@@ -373,11 +407,11 @@ class FakeOpenAIServer implements FakeOpenAI {
     }
     const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const plan = planCompletion(reply, chatRequest, () => this.randomId());
-    if (chatRequest.stream) await this.streamCompletion(response, plan, includeUsage);
+    if (chatRequest.stream) await this.streamCompletion(response, record, plan, includeUsage);
     else await this.answerCompletion(response, plan);
   }
 
-  private async streamCompletion(response: ServerResponse, plan: CompletionPlan, includeUsage: boolean): Promise<void> {
+  private async streamCompletion(response: ServerResponse, record: FakeRecordedRequest, plan: CompletionPlan, includeUsage: boolean): Promise<void> {
     const profile = this.profile;
     response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     response.flushHeaders();
@@ -396,7 +430,10 @@ class FakeOpenAIServer implements FakeOpenAI {
     const interval = 1000 / profile.chatTokensPerSecond;
     let due = this.jittered(profile.chatFirstTokenMs, profile);
     const start = performance.now();
+    const chunkDueMs: number[] = [];
+    record.injected = { endpoint: 'chat', textPieces: plan.textPieces, chunkDueMs };
     const waitTurn = async () => {
+      chunkDueMs.push(due);
       await this.sleep(start + due - performance.now());
       due += this.jittered(interval, profile);
       return this.isOpen(response);
@@ -485,7 +522,15 @@ class FakeOpenAIServer implements FakeOpenAI {
     const chunkSize = Math.max(512, Math.round((bytes.length / Math.max(seconds, 0.001)) * 0.1));
     const chunkIntervalMs = (chunkSize / bytes.length) * seconds * 1000 / profile.ttsRealtimeFactor;
     const start = performance.now();
-    await this.sleep(this.jittered(profile.ttsFirstByteMs, profile));
+    const firstByteMs = this.jittered(profile.ttsFirstByteMs, profile);
+    record.injected = {
+      endpoint: 'speech',
+      firstByteMs,
+      lastByteMs: firstByteMs + (Math.ceil(bytes.length / chunkSize) - 1) * chunkIntervalMs,
+      audioSeconds: seconds,
+      bytes: bytes.length,
+    };
+    await this.sleep(firstByteMs);
     if (!this.isOpen(response)) return;
     // Headers go out with the first audio, as OpenAI's do, so "answered" means "audio is flowing".
     response.writeHead(200, { 'content-type': speechContentTypes[format] });
@@ -500,12 +545,25 @@ class FakeOpenAIServer implements FakeOpenAI {
 
   private speechAudio(format: SpeechFormat, text: string, speed: number, voice: string): { bytes: Buffer; seconds: number } {
     if (format === 'pcm' || format === 'wav') {
-      const pcm = speechLikePcm(text, speed, voice);
+      const pcm = this.options.reuseSpeechSignal ? this.reusedPcm(text, speed, voice) : speechLikePcm(text, speed, voice);
       const seconds = pcm.length / 2 / pcmSampleRate;
       return { bytes: format === 'wav' ? Buffer.concat([wavHeader(pcm.length), pcm]) : pcm, seconds };
     }
     const fixture = this.fixtures[format];
     return { bytes: fixture.bytes, seconds: fixture.seconds };
+  }
+
+  /** As long as `speechLikePcm` would make it, cut from a stretch rendered once (grown when a longer text needs it). */
+  private reusedPcm(text: string, speed: number, voice: string): Buffer {
+    const bytes = 2 * Math.max(1, Math.round(text.length * (secondsPerCharacter / speed) * pcmSampleRate));
+    const key = `${voice}/${speed}`;
+    let signal = this.speechSignals.get(key);
+    if (!signal || signal.length < bytes) {
+      const sample = 'Thank you for calling, how can I help you today? ';
+      signal = speechLikePcm(sample.repeat(Math.ceil((text.length * 2) / sample.length)), speed, voice);
+      this.speechSignals.set(key, signal);
+    }
+    return signal.subarray(0, bytes);
   }
 
   // --- transcription --------------------------------------------------------

@@ -64,3 +64,16 @@ export function fallbackTwiml(profile: AssistantProfile, text: string, next: Rep
 export function emptyTwiml(): string {
   return new VoiceResponse().toString();
 }
+
+/**
+ * Connects the call to a media stream. When the stream ends Twilio posts
+ * `actionUrl`, which decides between hanging up (the conversation ended) and
+ * carrying on over webhooks (the stream broke).
+ */
+export function connectStreamTwiml(options: { streamUrl: string; actionUrl: string; parameters: Record<string, string> }): string {
+  const response = new VoiceResponse();
+  const connect = response.connect({ action: options.actionUrl, method: 'POST' });
+  const stream = connect.stream({ url: options.streamUrl });
+  for (const [name, value] of Object.entries(options.parameters)) stream.parameter({ name, value });
+  return response.toString();
+}

@@ -3,7 +3,8 @@ import type { AssistantProfile } from '../assistant/profile.js';
 import type { CallerInput, CallInfo } from '../conversation/call-engine.js';
 import type { Services } from '../services.js';
 import type { TurnRow } from '../storage/call-repository.js';
-import { emptyTwiml, fallbackTwiml, replyTwiml, type ReplyTwimlOptions } from './reply-twiml.js';
+import { connectStreamTwiml, emptyTwiml, fallbackTwiml, replyTwiml, type ReplyTwimlOptions } from './reply-twiml.js';
+import { newStreamToken, streamTokenLifetimeMs } from './stream-tokens.js';
 import { twilioSignatureGuard } from './signature-guard.js';
 import {
   callParamsSchema,
@@ -24,8 +25,8 @@ const firstPieceWaitMs = 8_000;
 
 /** The two route sets the product answers: VoiceHunte's `/twilio/*` and CallMe's `/voice` + `/status`. */
 const routeSets = [
-  { entry: '/twilio/incoming', turn: '/twilio/voice', status: '/twilio/status', continuation: '/twilio/continue' },
-  { entry: '/voice', turn: '/voice', status: '/status', continuation: '/voice/continue' },
+  { entry: '/twilio/incoming', turn: '/twilio/voice', status: '/twilio/status', continuation: '/twilio/continue', streamEnded: '/twilio/stream-ended' },
+  { entry: '/voice', turn: '/voice', status: '/status', continuation: '/voice/continue', streamEnded: '/voice/stream-ended' },
 ] as const;
 type RouteSet = (typeof routeSets)[number];
 
@@ -74,6 +75,31 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
     actionUrl: url(`${routes.turn}?turn=${seq}`),
   });
 
+  /**
+   * A new call: profiles in `stream` or `realtime` mode get a media stream
+   * (admitted by a one-time token); the rest, and any call when the stream
+   * transport cannot serve it, start with the webhook greeting.
+   */
+  const answerNewCall = async (reply: FastifyReply, routes: RouteSet, info: CallInfo, profile: AssistantProfile) => {
+    if (profile.mode !== 'webhook' && services.streams?.canServe(profile)) {
+      const call = await engine.registerCall(info);
+      const { token, hash } = newStreamToken();
+      await services.repository.createStreamToken(call.call_id, hash, new Date(Date.now() + streamTokenLifetimeMs));
+      await services.repository.setCallMode(call.call_id, profile.mode);
+      const streamBase = config.publicUrl.replace(/^http/, 'ws');
+      return sendTwiml(
+        reply,
+        connectStreamTwiml({
+          streamUrl: `${streamBase}/twilio/media/${token}`,
+          actionUrl: url(routes.streamEnded),
+          parameters: { callSid: call.call_id, profile: profile.id },
+        }),
+      );
+    }
+    const turn = await engine.startCall(info);
+    return answerTurn(reply, routes, turn, 0, profile);
+  };
+
   /** Whatever goes wrong, Twilio gets valid TwiML and the caller hears words, never "an application error". */
   const safely = (routes: RouteSet, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
@@ -97,8 +123,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       app.post(routes.entry, { preHandler: guard }, safely(routes, async (request, reply) => {
         const params = callParamsSchema.safeParse(request.body ?? {});
         if (!params.success) return invalid(reply, request, firstIssue(params.error));
-        const turn = await engine.startCall(callInfo(params.data));
-        return answerTurn(reply, routes, turn, 0, await profileOf(services, params.data));
+        return answerNewCall(reply, routes, callInfo(params.data), await profileOf(services, params.data));
       }));
     }
 
@@ -111,7 +136,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       let turn: TurnRow;
       if (isCallMe && seq === undefined && params.data.SpeechResult === undefined && params.data.Digits === undefined) {
         // CallMe's single webhook: the first request of a call is the greeting.
-        turn = await engine.startCall(info);
+        return answerNewCall(reply, routes, info, profile);
       } else {
         turn = await engine.takeTurn(info, seq, callerInput(params.data));
       }
@@ -128,6 +153,20 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
         return reply.code(404).send({ error: { code: 'not_found', message: 'no such turn for this call', requestId: request.id } });
       }
       return answerTurn(reply, routes, turn, query.data.from, await profileOf(services, params.data));
+    }));
+
+    app.post(routes.streamEnded, { preHandler: guard }, safely(routes, async (request, reply) => {
+      const params = callParamsSchema.safeParse(request.body ?? {});
+      if (!params.success) return invalid(reply, request, firstIssue(params.error));
+      const profile = await profileOf(services, params.data);
+      const turns = await services.repository.listTurns(params.data.CallSid);
+      const last = turns.at(-1);
+      if (last?.action === 'hangup') return sendTwiml(reply, replyTwiml({ profile, segments: [], audioUrl: url, next: { kind: 'hangup' } }));
+      // The stream ended before the conversation did (it broke, or never opened): carry on over webhooks.
+      request.log.warn({ callSid: params.data.CallSid }, 'media stream ended early; continuing the call over webhooks');
+      const nextSeq = (last?.seq ?? -1) + 1;
+      if (!last) return answerTurn(reply, routes, await engine.startCall(callInfo(params.data)), 0, profile);
+      return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.apology, listen(routes, nextSeq)));
     }));
 
     app.post(routes.status, { preHandler: guard }, async (request, reply) => {
