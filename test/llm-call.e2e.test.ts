@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { simulateCall, type CallerReply, type GatherPrompt } from '../src/simulator/twilio-simulator.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
 import { startTestApp, type TestApp } from '../src/testing/test-app.js';
-import { databaseKinds } from '../src/testing/test-databases.js';
+import { availableDatabaseKinds } from '../src/testing/test-databases.js';
 
 function scriptedCaller(lines: CallerReply[]) {
   const queue = [...lines];
@@ -17,7 +17,7 @@ function scriptedCaller(lines: CallerReply[]) {
   };
 }
 
-describe.each(databaseKinds())('a call with the AI assistant, on %s', (kind) => {
+describe.each(await availableDatabaseKinds())('a call with the AI assistant, on %s', (kind) => {
   let openai: FakeOpenAI;
   let server: TestApp;
   beforeAll(async () => {

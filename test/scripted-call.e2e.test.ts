@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateCall, signTwilioRequest, type CallerReply, type GatherPrompt } from '../src/simulator/twilio-simulator.js';
-import { databaseKinds } from '../src/testing/test-databases.js';
+import { availableDatabaseKinds } from '../src/testing/test-databases.js';
 import { startTestApp, type TestApp } from '../src/testing/test-app.js';
 
 /** A caller who says these lines in order, then hangs up. */
@@ -16,7 +16,7 @@ function scriptedCaller(lines: CallerReply[]) {
   };
 }
 
-describe.each(databaseKinds())('a call without OpenAI, on %s', (kind) => {
+describe.each(await availableDatabaseKinds())('a call without OpenAI, on %s', (kind) => {
   let server: TestApp;
   beforeAll(async () => {
     server = await startTestApp(kind, { OPENAI_API_KEY: '' });

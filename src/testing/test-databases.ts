@@ -95,6 +95,18 @@ export async function postgresSkipReason(): Promise<string | undefined> {
   }
 }
 
+/**
+ * The kinds a test file should run against: both, unless PostgreSQL is
+ * unreachable outside CI, in which case the reason is printed once and only
+ * PGlite runs. In CI an unreachable PostgreSQL fails the tests instead.
+ */
+export async function availableDatabaseKinds(): Promise<DatabaseKind[]> {
+  const reason = await postgresSkipReason();
+  if (!reason) return databaseKinds();
+  console.warn(`skipping the PostgreSQL runs: ${reason}`);
+  return ['pglite'];
+}
+
 async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5_000 });
   // A connection dropped between queries must fail the test, not the process.

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from './http-client.js';
+
+/** A callme server process started by the bench. */
+export interface BenchServer {
+  /** `pipelined` or `sequential`. */
+  name: string;
+  baseUrl: string;
+  authToken: string;
+  process: ChildProcess;
+  dataDir: string;
+  /** Stops the process (SIGTERM: it finishes turns in flight) and removes its data. */
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  name: string;
+  pipelined: boolean;
+  openaiBaseUrl: string;
+  /** Folder of the callme checkout to run (default: this one). */
+  serverDir: string;
+  databaseUrl?: string;
+  /** Folder for V8 CPU profiles of the server (`--cpu-prof`), written when it stops. */
+  cpuProfileDir?: string;
+}
+
+const authToken = 'bench-twilio-auth-token';
+
+/** Starts `src/main.ts` as production would (its own process and event loop) and waits for `/readyz`. */
+export async function startServer(options: StartServerOptions): Promise<BenchServer> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(tmpdir(), `callme-bench-${options.name}-`));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
+    cwd: options.serverDir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: baseUrl,
+      DATA_DIR: dataDir,
+      TWILIO_AUTH_TOKEN: authToken,
+      OPENAI_API_KEY: 'bench',
+      OPENAI_BASE_URL: options.openaiBaseUrl,
+      LOG_LEVEL: 'warn',
+      AUDIO_RETENTION: 'delete',
+      PIPELINED_REPLIES: String(options.pipelined),
+      ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    if (output.length > 200) output.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', (chunk: Buffer) => {
+    keep(chunk);
+    // Warnings and errors from the server are worth seeing while the bench runs.
+    for (const line of chunk.toString().split('\n').filter(Boolean)) process.stderr.write(`  [${options.name}] ${line.slice(0, 300)}\n`);
+  });
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => {
+    exited = true;
+    resolve();
+  }));
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`the ${options.name} server exited while starting:\n${output.join('')}`);
+    const ready = await request('GET', `${baseUrl}/readyz`).then((answer) => answer.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the ${options.name} server did not become ready within 60 s:\n${output.join('')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  return {
+    name: options.name,
+    baseUrl,
+    authToken,
+    process: child,
+    dataDir,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+        await exit;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server's own view of itself, from `/metrics` (which answers loopback clients without a token). */
+export interface ServerMetrics {
+  at: number;
+  cpuSeconds: number;
+  residentBytes: number;
+  heapUsedBytes: number;
+  /** prom-client's event-loop delay percentiles since the previous scrape (the scrape resets them). */
+  eventLoopP50Seconds: number;
+  eventLoopP99Seconds: number;
+  eventLoopMaxSeconds: number;
+}
+
+export async function scrapeMetrics(server: BenchServer): Promise<ServerMetrics> {
+  const answer = await request('GET', `${server.baseUrl}/metrics`);
+  if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}`);
+  const values = new Map<string, number>();
+  for (const line of answer.body.toString('utf8').split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (match && !values.has(match[1])) values.set(match[1], Number(match[2]));
+  }
+  const value = (name: string) => values.get(name) ?? Number.NaN;
+  return {
+    at: performance.now(),
+    cpuSeconds: value('callme_process_cpu_seconds_total'),
+    residentBytes: value('callme_process_resident_memory_bytes'),
+    heapUsedBytes: value('callme_nodejs_heap_size_used_bytes'),
+    eventLoopP50Seconds: value('callme_nodejs_eventloop_lag_p50_seconds'),
+    eventLoopP99Seconds: value('callme_nodejs_eventloop_lag_p99_seconds'),
+    eventLoopMaxSeconds: value('callme_nodejs_eventloop_lag_max_seconds'),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
