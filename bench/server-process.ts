@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,12 +31,22 @@ export interface StartServerOptions {
 
 const authToken = 'bench-twilio-auth-token';
 
+/** Servers still running, so an interrupted bench does not leave them behind. */
+const running = new Set<{ child: ChildProcess; dataDir: string }>();
+process.on('exit', () => {
+  for (const { child, dataDir } of running) {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 /** Starts `src/main.ts` as production would (its own process and event loop) and waits for `/readyz`. */
 export async function startServer(options: StartServerOptions): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), `callme-bench-${options.name}-`));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`] : [];
+  // One folder per server: every thread (tsx's loader has one) writes its own profile there.
+  const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfileDir, options.name)}`] : [];
   const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
     cwd: options.serverDir,
     env: {
@@ -67,8 +78,11 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
     for (const line of chunk.toString().split('\n').filter(Boolean)) process.stderr.write(`  [${options.name}] ${line.slice(0, 300)}\n`);
   });
   let exited = false;
+  const entry = { child, dataDir };
+  running.add(entry);
   const exit = new Promise<void>((resolve) => child.once('exit', () => {
     exited = true;
+    running.delete(entry);
     resolve();
   }));
 

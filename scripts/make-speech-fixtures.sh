@@ -18,11 +18,14 @@ trap 'rm -rf "$work_dir"' EXIT
 mkdir -p "$out_dir"
 
 # name | espeak voice | words per minute | text
+# The two backchannels are timed like conversational ones (around 0.3–0.4 s
+# for "uh-huh" and "mm-hm"); at espeak's default pace they come out longer.
 phrases=(
   "book-a-table|en-us|165|I would like to book a table for two people tonight"
   "my-name-is-anna|en-gb|160|My name is Anna"
   "yes-please|en-us+f3|170|Yes please"
-  "mhm|en-us|200|mhm"
+  "mhm|en-us|260|mhm"
+  "uh-huh|en-us+f2|200|uh huh"
   "no-thanks-goodbye|en-gb+f2|165|No thanks, goodbye"
   "wait-actually|en-us+m3|185|Wait, actually, can I change that"
 )

@@ -12,6 +12,9 @@ import { TurnProgress } from './conversation/turn-progress.js';
 import { createOpenAIClient } from './providers/openai-client.js';
 import { OpenAIChatModel } from './providers/openai-chat-model.js';
 import { OpenAISpeechModel } from './providers/openai-speech-model.js';
+import { OpenAITranscriptionModel } from './providers/openai-transcription-model.js';
+import { OpenAIRealtimeModel } from './providers/openai-realtime-model.js';
+import { MediaStreamHub } from './conversation/media-stream-hub.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import type { Services } from './services.js';
@@ -77,11 +80,24 @@ export async function createApp(config: Config, options: { logger?: Logger; data
     logger,
     metrics,
   });
+  const streams =
+    openai && speechModel
+      ? new MediaStreamHub({
+          engine,
+          repository,
+          renderer,
+          audioStore,
+          speechModel,
+          transcriptionModel: new OpenAITranscriptionModel({ client: openai }),
+          realtimeModel: new OpenAIRealtimeModel({ client: openai }),
+          logger,
+        })
+      : undefined;
   const statusRecorder = new CallStatusRecorder({ repository, engine, audioStore, retention: config.audioRetention, logger });
   const twilioAuthToken = config.twilio.authToken ?? (await ensureDevAuthToken(config.dataDir));
 
   const services: Services = {
-    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken, metrics,
+    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken, metrics, streams,
   };
   const server = await buildServer(services);
   const sweeper = setInterval(() => {
@@ -96,6 +112,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweeper);
+        streams?.closeAll();
         await server.close();
         await engine.drain();
         await database.close();

@@ -72,10 +72,21 @@ const environmentSchema = z.object({
   MAX_LLM_FAILURES: integer(2, 1, 20),
   AUDIO_RETENTION: retention,
   PIPELINED_REPLIES: booleanFlag(true),
+  ADMIN_TOKEN: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'expected at least 16 characters (e.g. `openssl rand -hex 24`)').optional()),
+  ADMIN_USERNAME: z.preprocess(emptyToUndefined, z.string().trim().regex(/^[^:\s]{1,64}$/, 'expected 1 to 64 characters without spaces or ":"').optional()),
+  ADMIN_PASSWORD: z.preprocess(emptyToUndefined, z.string().min(10, 'expected at least 10 characters').optional()),
+  MASK_PHONE_NUMBERS: booleanFlag(false),
+  PRICING: optionalString,
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
+}).superRefine((env, context) => {
+  // A username without a password (or the reverse) would silently leave the dashboard open to this machine only.
+  if ((env.ADMIN_USERNAME === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+    const missing = env.ADMIN_USERNAME === undefined ? 'ADMIN_USERNAME' : 'ADMIN_PASSWORD';
+    context.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_USERNAME and ADMIN_PASSWORD are set together' });
+  }
 });
 
 /** Everything callme reads from its environment, parsed and checked once at start-up. */
@@ -116,6 +127,18 @@ export interface Config {
   };
   audioRetention: AudioRetention;
   logLevel: string;
+  /** The dashboard and its JSON API (`/dashboard`, `/api`). */
+  admin: {
+    /** `ADMIN_TOKEN`: signs in to the dashboard and is accepted as `Authorization: Bearer` by the API. */
+    token?: string;
+    /** `ADMIN_USERNAME` and `ADMIN_PASSWORD`: set together, or neither. */
+    username?: string;
+    password?: string;
+    /** Show callers' numbers as `+1555****567`. */
+    maskPhoneNumbers: boolean;
+    /** `PRICING`: a JSON price table merged over the built-in one. */
+    pricingFile?: string;
+  };
 }
 
 /** A bad environment: one line per variable that is wrong, naming it and what it expects. */
@@ -174,6 +197,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
     },
     audioRetention: env.AUDIO_RETENTION,
     logLevel: env.LOG_LEVEL,
+    admin: {
+      token: env.ADMIN_TOKEN,
+      username: env.ADMIN_USERNAME,
+      password: env.ADMIN_PASSWORD,
+      maskPhoneNumbers: env.MASK_PHONE_NUMBERS,
+      pricingFile: env.PRICING,
+    },
   };
 }
 

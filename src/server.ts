@@ -1,12 +1,15 @@
 import formbody from '@fastify/formbody';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { registerAdminRoutes } from './admin/admin-routes.js';
 import { registerAudioRoutes } from './http/audio-routes.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerTtsRoutes } from './http/tts-routes.js';
 import type { Services } from './services.js';
 import { registerWebhookRoutes } from './twilio/webhook-routes.js';
+import { registerMediaStreamRoute } from './twilio/media-stream-route.js';
 
 /** Builds the HTTP server with every route; it does not listen. */
 export async function buildServer(services: Services): Promise<FastifyInstance> {
@@ -21,6 +24,8 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
   });
   // Twilio posts its webhooks as forms; a repeated field becomes an array, which the schemas handle.
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  // Twilio's media messages are small JSON texts; anything bigger is not Twilio.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');
@@ -37,5 +42,7 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
   await registerWebhookRoutes(app, services);
   await registerTtsRoutes(app, services);
   await registerAudioRoutes(app, services);
+  await registerAdminRoutes(app, services);
+  await registerMediaStreamRoute(app, services);
   return app;
 }

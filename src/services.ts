@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AudioStore } from './audio/audio-store.js';
-import type { AssistantProfile, ProfileSet } from './assistant/profile.js';
+import type { ProfileSet } from './assistant/profile.js';
+import type { MediaStreamHub } from './conversation/media-stream-hub.js';
 import type { Config } from './config.js';
 import type { CallEngine } from './conversation/call-engine.js';
 import type { CallStatusRecorder } from './conversation/call-status-recorder.js';
@@ -26,12 +27,6 @@ export interface Services {
   /** The token Twilio signs webhooks with (the configured one, or the local development token). */
   twilioAuthToken: string;
   metrics: Metrics;
-  /** The media-stream transport; absent when it cannot run (no OpenAI key). */
-  streams?: StreamTransport;
-}
-
-/** What the HTTP layer needs from the media-stream transport. */
-export interface StreamTransport {
-  /** Whether a call for this profile can be served over a media stream now. */
-  canServe(profile: AssistantProfile): boolean;
+  /** The media-stream calls of this instance; absent when they cannot run (no OpenAI key). */
+  streams?: MediaStreamHub;
 }

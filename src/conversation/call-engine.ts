@@ -24,7 +24,11 @@ export interface CallInfo {
 export type CallerInput =
   | { kind: 'speech'; text: string; confidence?: number }
   | { kind: 'silence' }
-  | { kind: 'dtmf'; digits: string };
+  | { kind: 'dtmf'; digits: string }
+  /** Something was said but could not be understood (e.g. transcription failed). */
+  | { kind: 'unclear'; reason: string }
+  /** The call reached its maximum length. */
+  | { kind: 'limit' };
 
 export interface ReplyProgress {
   turn: TurnRow;
@@ -260,6 +264,9 @@ export class CallEngine {
     try {
       if (turn.kind === 'greeting') {
         writer.say(profile.greeting);
+      } else if (turn.kind === 'limit') {
+        writer.say(profile.phrases.goodbye);
+        action = 'hangup';
       } else if (turn.kind === 'silence' || turn.kind === 'unclear') {
         const silences = call.silent_prompts + 1;
         await repository.updateCallState(call.call_id, { silent_prompts: silences });
@@ -440,7 +447,7 @@ export class CallEngine {
 }
 
 function kindOf(input: CallerInput, minConfidence: number): TurnKind {
-  if (input.kind === 'dtmf') return 'dtmf';
+  if (input.kind === 'dtmf' || input.kind === 'unclear' || input.kind === 'limit') return input.kind;
   if (input.kind === 'silence' || !input.text.trim()) return 'silence';
   if (input.confidence !== undefined && input.confidence < minConfidence) return 'unclear';
   return 'speech';

@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   speechContentTypes,
   speechFormats,
   speechVoices,
   type SpeechFormat,
 } from '../providers/speech-model.js';
+import { FakeRealtimeServer, refuseUpgrade, type FakeRealtime } from './fake-realtime.js';
 
 /**
  * How slowly the fake answers. Rates of `Infinity` and delays of 0 mean no
@@ -118,7 +120,7 @@ export type FakeFault = FakeErrorReply | 'refuse' | 'garbage' | { stallMs: numbe
 
 /** One request the fake received, as seen on the wire. */
 export interface FakeRecordedRequest {
-  endpoint: FakeEndpoint | 'models' | 'unknown';
+  endpoint: FakeEndpoint | 'models' | 'realtime' | 'unknown';
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -195,6 +197,12 @@ export interface FakeOpenAI {
   setTranscribe(transcribe?: FakeTranscriber): void;
   /** Makes the next `count` requests to `endpoint` fail with `fault`. */
   failNext(endpoint: FakeEndpoint, fault: FakeFault, count?: number): void;
+  /**
+   * The Realtime API's WebSocket at `/v1/realtime` on the same port, with the
+   * same key check; it answers through this fake's transcriber, chat
+   * responder and reply queue. See `fake-realtime.ts`.
+   */
+  readonly realtime: FakeRealtime;
   /** Drops every open connection (stalled ones included) and stops listening. */
   close(): Promise<void>;
 }
@@ -254,6 +262,7 @@ class FakeOpenAIServer implements FakeOpenAI {
   url = '';
   readonly requests: FakeRecordedRequest[] = [];
   private readonly server = createServer((request, response) => void this.handle(request, response));
+  readonly realtime: FakeRealtimeServer;
   private profile: FakeLatencyProfile;
   private respond: FakeChatResponder;
   private transcribe: FakeTranscriber;
@@ -273,6 +282,16 @@ class FakeOpenAIServer implements FakeOpenAI {
     this.respond = options.respond ?? defaultChatResponder;
     this.transcribe = options.transcribe ?? defaultTranscriber;
     this.random = mulberry32(options.seed ?? 1);
+    this.realtime = new FakeRealtimeServer({
+      profile: () => this.profile,
+      reply: async (request) => this.chatScript.shift() ?? (await this.respond(request)),
+      transcribe: async (request) => this.transcribe(request),
+      speak: (text, voice, sampleRate, speed) => speechLikePcm(text, speed, voice, sampleRate),
+      sleep: (ms) => this.sleep(ms),
+      jittered: (ms) => this.jittered(ms, this.profile),
+      randomId: () => this.randomId(),
+    });
+    this.server.on('upgrade', (request, socket, head) => void this.upgrade(request, socket, head));
   }
 
   async listen(): Promise<void> {
@@ -312,6 +331,7 @@ class FakeOpenAIServer implements FakeOpenAI {
       sleep.resolve();
     }
     this.sleeps.clear();
+    this.realtime.close();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await stopped;
@@ -350,16 +370,51 @@ class FakeOpenAIServer implements FakeOpenAI {
   }
 
   private authorized(request: IncomingMessage, response: ServerResponse): boolean {
+    const refusal = this.authRefusal(request);
+    if (refusal) sendError(response, 401, refusal.message, refusal.code);
+    return refusal === undefined;
+  }
+
+  private authRefusal(request: IncomingMessage): { message: string; code?: string } | undefined {
     const key = /^Bearer\s+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
     if (!key) {
-      sendError(response, 401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
-      return false;
+      return { message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)." };
     }
     if (this.options.apiKey !== undefined && key !== this.options.apiKey) {
-      sendError(response, 401, `Incorrect API key provided: ${key.slice(0, 3)}***${key.slice(-4)}.`, 'invalid_api_key');
-      return false;
+      return { message: `Incorrect API key provided: ${key.slice(0, 3)}***${key.slice(-4)}.`, code: 'invalid_api_key' };
     }
-    return true;
+    return undefined;
+  }
+
+  /** WebSocket upgrades: only the Realtime API's, checked like any other request. */
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    const record: FakeRecordedRequest = {
+      endpoint: path === '/v1/realtime' ? 'realtime' : 'unknown',
+      method: request.method ?? 'GET',
+      path,
+      headers: request.headers,
+      receivedAt: performance.now(),
+    };
+    this.requests.push(record);
+    const answered = (status: number) => {
+      record.status = status;
+      record.finishedAt = performance.now();
+    };
+    const refusal = this.authRefusal(request);
+    if (refusal) {
+      refuseUpgrade(socket, 401, errorBody(401, refusal.message, refusal.code));
+      return answered(401);
+    }
+    if (record.endpoint !== 'realtime') {
+      refuseUpgrade(socket, 404, errorBody(404, `Invalid URL (${record.method} ${path})`));
+      return answered(404);
+    }
+    try {
+      answered(await this.realtime.accept(request, socket, head, (status, message) => errorBody(status, message)));
+    } catch {
+      socket.destroy();
+    }
   }
 
   /** Applies the endpoint's next fault; false when the response is already dealt with. */
@@ -626,7 +681,7 @@ class FakeOpenAIServer implements FakeOpenAI {
   }
 }
 
-function routeOf(method: string, path: string): FakeRecordedRequest['endpoint'] {
+function routeOf(method: string, path: string): FakeEndpoint | 'models' | 'unknown' {
   if (method === 'POST' && path === '/v1/chat/completions') return 'chat';
   if (method === 'POST' && path === '/v1/audio/speech') return 'speech';
   if (method === 'POST' && path === '/v1/audio/transcriptions') return 'transcription';
@@ -737,22 +792,22 @@ const secondsPerCharacter = 0.065;
  * would with speech: a voice-dependent pitch with a few harmonics, pulsed at
  * syllable rate, near-silent where the text has spaces or punctuation.
  */
-function speechLikePcm(text: string, speed: number, voice: string): Buffer {
+function speechLikePcm(text: string, speed: number, voice: string, sampleRate = pcmSampleRate): Buffer {
   const characterSeconds = secondsPerCharacter / speed;
-  const sampleCount = Math.max(1, Math.round(text.length * characterSeconds * pcmSampleRate));
+  const sampleCount = Math.max(1, Math.round(text.length * characterSeconds * sampleRate));
   const pcm = Buffer.alloc(sampleCount * 2);
   const pitch = 100 + (hash(voice) % 120);
   const syllableHz = 4.5 * speed;
-  const fade = 0.01 * pcmSampleRate;
+  const fade = 0.01 * sampleRate;
   let phase = 0;
   let level = 0;
   for (let index = 0; index < sampleCount; index++) {
-    const time = index / pcmSampleRate;
+    const time = index / sampleRate;
     const character = text[Math.min(text.length - 1, Math.floor(time / characterSeconds))] ?? ' ';
     const target = /[\p{L}\p{N}]/u.test(character) ? 1 : 0.03;
     // A ~20 ms glide between voiced and pause levels avoids clicks.
-    level += (target - level) * 0.002;
-    phase += (2 * Math.PI * pitch * (1 + 0.06 * Math.sin(2 * Math.PI * 0.8 * time))) / pcmSampleRate;
+    level += (target - level) * 0.002 * (pcmSampleRate / sampleRate);
+    phase += (2 * Math.PI * pitch * (1 + 0.06 * Math.sin(2 * Math.PI * 0.8 * time))) / sampleRate;
     const syllable = 0.35 + 0.65 * Math.sin(Math.PI * ((time * syllableHz) % 1)) ** 2;
     let sample = 0;
     for (let harmonic = 1; harmonic <= 5; harmonic++) sample += Math.sin(harmonic * phase) / harmonic;
@@ -865,14 +920,18 @@ const errorTypes: Record<number, string> = {
 /** OpenAI's error body: `{ error: { message, type, param, code } }`. */
 function sendError(response: ServerResponse, status: number, message?: string, code?: string, retryAfterSeconds?: number, param?: string): void {
   const headers: Record<string, string> = retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) };
-  sendJson(response, status, {
+  sendJson(response, status, errorBody(status, message, code, param), headers);
+}
+
+function errorBody(status: number, message?: string, code?: string, param?: string): Record<string, unknown> {
+  return {
     error: {
       message: message ?? defaultErrorMessage(status),
       type: errorTypes[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error'),
       param: param ?? null,
       code: code ?? (status === 429 ? 'rate_limit_exceeded' : null),
     },
-  }, headers);
+  };
 }
 
 function defaultErrorMessage(status: number): string {

@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import type { AudioStore } from '../audio/audio-store.js';
+import { EnergyVad } from '../audio/energy-vad.js';
+import { loadSileroModel, type SileroModel } from '../audio/silero-vad.js';
+import type { VoiceActivityDetector } from '../audio/voice-activity.js';
+import type { AssistantProfile } from '../assistant/profile.js';
+import type { RealtimeModel } from '../providers/realtime-model.js';
+import type { SpeechModel } from '../providers/speech-model.js';
+import type { TranscriptionModel } from '../providers/transcription-model.js';
+import type { CallRepository } from '../storage/call-repository.js';
+import type { CallEngine, CallInfo } from './call-engine.js';
+import type { SpeechRenderer } from './speech-renderer.js';
+import { StreamSession, type StreamConnection } from './stream-session.js';
+
+export interface MediaStreamHubDeps {
+  engine: CallEngine;
+  repository: CallRepository;
+  renderer: SpeechRenderer;
+  audioStore: AudioStore;
+  speechModel: SpeechModel;
+  transcriptionModel: TranscriptionModel;
+  realtimeModel?: RealtimeModel;
+  logger: Logger;
+}
+
+/** What a live stream's socket forwards to its call. */
+export interface StreamCall {
+  hearAudio(mulaw: Uint8Array): void | Promise<void>;
+  hearDigit(digit: string): void;
+  markEchoed(name: string): void;
+  end(): void;
+}
+
+/**
+ * The media-stream calls this instance holds. A stream belongs to the
+ * instance holding its socket; its call state is still in the database.
+ * The voice activity model is loaded once and shared by every call.
+ */
+export class MediaStreamHub {
+  private readonly active = new Map<string, StreamCall>();
+  private silero: Promise<SileroModel> | undefined;
+
+  constructor(private readonly deps: MediaStreamHubDeps) {}
+
+  canServe(profile: AssistantProfile): boolean {
+    return profile.mode === 'stream' || (profile.mode === 'realtime' && this.deps.realtimeModel !== undefined);
+  }
+
+  isActive(callSid: string): boolean {
+    return this.active.has(callSid);
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  /** Loads the voice activity model ahead of the first call. */
+  async prepare(): Promise<void> {
+    await this.model();
+  }
+
+  /** Starts a call on an accepted stream; `undefined` when the call already has a stream here. */
+  async open(call: CallInfo, profile: AssistantProfile, connection: StreamConnection): Promise<StreamCall | undefined> {
+    if (this.active.has(call.callSid)) return undefined;
+    const placeholder: StreamCall = { hearAudio() {}, hearDigit() {}, markEchoed() {}, end() {} };
+    this.active.set(call.callSid, placeholder);
+    try {
+      const vad = await this.detector();
+      const session = new StreamSession(
+        {
+          engine: this.deps.engine,
+          repository: this.deps.repository,
+          renderer: this.deps.renderer,
+          audioStore: this.deps.audioStore,
+          speechModel: this.deps.speechModel,
+          transcriptionModel: this.deps.transcriptionModel,
+          vad,
+          logger: this.deps.logger,
+        },
+        connection,
+        call,
+        profile,
+      );
+      const handle: StreamCall = {
+        hearAudio: (mulaw) => session.hearAudio(mulaw),
+        hearDigit: (digit) => session.hearDigit(digit),
+        markEchoed: (name) => session.markEchoed(name),
+        end: () => {
+          session.end();
+          if (this.active.get(call.callSid) === handle) this.active.delete(call.callSid);
+        },
+      };
+      this.active.set(call.callSid, handle);
+      await session.start();
+      return handle;
+    } catch (error) {
+      this.active.delete(call.callSid);
+      throw error;
+    }
+  }
+
+  /** Ends every stream (shutdown). */
+  closeAll(): void {
+    for (const call of [...this.active.values()]) call.end();
+  }
+
+  /** Silero when it loads; otherwise the energy detector, so a call is never refused for want of a model. */
+  private async detector(): Promise<VoiceActivityDetector> {
+    try {
+      return (await this.model()).createDetector();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'the Silero voice activity model could not be loaded; using the energy detector');
+      return new EnergyVad();
+    }
+  }
+
+  private model(): Promise<SileroModel> {
+    this.silero ??= loadSileroModel().catch((error) => {
+      this.silero = undefined;
+      throw error;
+    });
+    return this.silero;
+  }
+}
