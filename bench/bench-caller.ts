@@ -73,6 +73,8 @@ export interface CallOptions {
   recorder: CallRecorder;
   /** A caller hangs up after waiting this long in one turn (default 30 s). */
   maxTurnMs?: number;
+  /** Asked before each turn: false ends the call (the level's time is up). */
+  keepGoing?: () => boolean;
 }
 
 interface Verb {
@@ -109,7 +111,7 @@ export async function placeCall(options: CallOptions): Promise<void> {
   try {
     let outcome = await runDocument(options, 'incoming', `${server.baseUrl}/twilio/incoming`, { ...base, CallStatus: 'ringing' });
     if (outcome.abandoned) recorder.error(`call ${callIndex}: hung up during the greeting (no <Gather> within the limit)`);
-    for (let turn = 1; turn <= options.turns && outcome.gatherAction && !outcome.ended; turn++) {
+    for (let turn = 1; turn <= options.turns && outcome.gatherAction && !outcome.ended && (options.keepGoing?.() ?? true); turn++) {
       const think = options.thinkMs();
       recorder.step(callIndex, 'thinking');
       if (think > 0) await sleep(think);

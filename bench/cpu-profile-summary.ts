@@ -33,6 +33,8 @@ export interface ProfileSummary {
   busyMs: number;
   self: FunctionTime[];
   inclusive: FunctionTime[];
+  /** Self time by where the code lives: callme's files, each package, Node's internals, WebAssembly, GC. */
+  byOrigin: FunctionTime[];
 }
 
 export async function summarizeCpuProfile(file: string, top = 15): Promise<ProfileSummary> {
@@ -42,10 +44,12 @@ export async function summarizeCpuProfile(file: string, top = 15): Promise<Profi
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const label = (node: ProfileNode) => {
     const { functionName, url, lineNumber } = node.callFrame;
-    const where = url ? `${shorten(url)}:${lineNumber + 1}` : '';
+    // Transpiled modules often report line 0: then the file alone says more.
+    const where = url ? `${shorten(url)}${lineNumber > 0 ? `:${lineNumber + 1}` : ''}` : '';
     return `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
   };
   const self = new Map<string, number>();
+  const origins = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let totalMs = 0;
   let idleMs = 0;
@@ -57,6 +61,8 @@ export async function summarizeCpuProfile(file: string, top = 15): Promise<Profi
     const name = label(node);
     if (node.callFrame.functionName === '(idle)') idleMs += ms;
     self.set(name, (self.get(name) ?? 0) + ms);
+    const origin = originOf(node);
+    origins.set(origin, (origins.get(origin) ?? 0) + ms);
     const seen = new Set<string>();
     for (let current: ProfileNode | undefined = node; current; current = byId.get(parent.get(current.id) ?? -1)) {
       if (!current.callFrame.url.includes('/src/')) continue;
@@ -73,16 +79,32 @@ export async function summarizeCpuProfile(file: string, top = 15): Promise<Profi
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, ms]) => ({ name, ms, percent: (100 * ms) / Math.max(busyMs, 1) }));
-  return { file, totalMs, busyMs, self: rank(self), inclusive: rank(inclusive) };
+  return { file, totalMs, busyMs, self: rank(self), inclusive: rank(inclusive), byOrigin: rank(origins) };
 }
 
 export function formatProfileSummary(summary: ProfileSummary): string {
   const lines = [`${path.relative(process.cwd(), summary.file)}: ${(summary.busyMs / 1000).toFixed(1)} s busy of ${(summary.totalMs / 1000).toFixed(1)} s`];
+  lines.push('  self time by origin (% of busy):');
+  for (const entry of summary.byOrigin.slice(0, 10)) lines.push(`    ${entry.percent.toFixed(1).padStart(5)} %  ${(entry.ms / 1000).toFixed(2).padStart(7)} s  ${entry.name}`);
   lines.push('  self time (% of busy):');
   for (const entry of summary.self) lines.push(`    ${entry.percent.toFixed(1).padStart(5)} %  ${(entry.ms / 1000).toFixed(2).padStart(7)} s  ${entry.name}`);
   lines.push("  total time in callme's own functions (% of busy):");
   for (const entry of summary.inclusive) lines.push(`    ${entry.percent.toFixed(1).padStart(5)} %  ${(entry.ms / 1000).toFixed(2).padStart(7)} s  ${entry.name}`);
   return lines.join('\n');
+}
+
+function originOf(node: ProfileNode): string {
+  const { url, functionName } = node.callFrame;
+  if (!url) return functionName.startsWith('(') ? functionName : 'native';
+  if (url.startsWith('wasm://')) return 'WebAssembly (PGlite)';
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules !== -1) {
+    const rest = url.slice(modules + '/node_modules/'.length).split('/');
+    return `package ${rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
+  }
+  const source = url.indexOf('/src/');
+  if (source !== -1) return url.slice(source + 1);
+  return url.startsWith('node:') ? 'Node.js internals' : url;
 }
 
 function shorten(url: string): string {

@@ -13,6 +13,8 @@ export interface LevelFigures {
   concurrency: number;
   thinkMs: number;
   turns: number;
+  /** The level hit its time limit: fewer turns than planned (the server could not keep up). */
+  cutShort: boolean;
   calls: number;
   wallSeconds: number;
   turnsPerSecond: number;
@@ -79,6 +81,7 @@ export function levelFigures(
     concurrency: run.options.concurrency,
     thinkMs: run.options.thinkMs,
     turns: turns.length,
+    cutShort: run.cutShort,
     calls: run.calls,
     wallSeconds: seconds,
     turnsPerSecond: turns.length / seconds,

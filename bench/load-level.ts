@@ -19,6 +19,8 @@ export interface LevelOptions {
   label: string;
   /** The bench's other processes (fake, other server), so their CPU is not counted as someone else's. */
   ownPids: number[];
+  /** No new turn starts after this long (turns in flight finish); unset for no limit. */
+  maxSeconds?: number;
 }
 
 export interface LevelRun {
@@ -34,6 +36,8 @@ export interface LevelRun {
   /** Largest resident set seen while the level ran (sampled from /proc, which costs the server nothing). */
   peakResidentBytes: number;
   machine: MachineLoad;
+  /** The level hit its time limit before all its turns were done. */
+  cutShort: boolean;
 }
 
 export async function runLevel(options: LevelOptions): Promise<LevelRun> {
@@ -88,14 +92,21 @@ export async function runLevel(options: LevelOptions): Promise<LevelRun> {
     process.stdout.write(`${line}\n`);
   }, 500);
 
+  const deadline = options.maxSeconds === undefined ? Number.POSITIVE_INFINITY : started + options.maxSeconds * 1000;
+  let cutShort = false;
+  const keepGoing = () => {
+    if (performance.now() < deadline) return true;
+    cutShort = true;
+    return false;
+  };
   const slot = async (index: number) => {
     let quota = Math.floor(options.turns / concurrency) + (index < options.turns % concurrency ? 1 : 0);
     await sleep(random() * spreadMs);
-    while (quota > 0) {
+    while (quota > 0 && keepGoing()) {
       const callTurns = Math.min(options.turnsPerCall, quota);
       quota -= callTurns;
       const callIndex = nextCall++;
-      await placeCall({ server, callIndex, turns: callTurns, thinkMs, recorder });
+      await placeCall({ server, callIndex, turns: callTurns, thinkMs, recorder, keepGoing });
       steps.delete(callIndex);
     }
   };
@@ -120,6 +131,7 @@ export async function runLevel(options: LevelOptions): Promise<LevelRun> {
     after,
     peakResidentBytes,
     machine,
+    cutShort,
   };
 }
 

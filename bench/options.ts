@@ -17,6 +17,8 @@ export interface BenchOptions {
   rampBoundMs: number;
   /** Seconds of calling per zero-profile level (turns per call = seconds × 1000 / think time). */
   levelSeconds: number;
+  /** Longest a level other than the realistic comparison may run before callers stop starting turns. */
+  levelLimitSeconds: number;
   /** Mean think time (ms) per profile; undefined means the profile's default. */
   thinkMs?: number;
   databaseUrl?: string;
@@ -92,6 +94,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     ramp: list('ramp', values.ramp, quick ? [50, 100, 200, 500] : [50, 100, 200, 300, 500, 750, 1000, 1500, 2000]),
     rampBoundMs: 10,
     levelSeconds: quick ? 3 : 6,
+    levelLimitSeconds: quick ? 40 : 90,
     thinkMs: values['think-ms'] === undefined ? undefined : number('think-ms', values['think-ms'], 0),
     databaseUrl: values['database-url'],
     cpuProfile: values['cpu-prof'],

@@ -75,6 +75,7 @@ export function levelsTable(levels: LevelFigures[], title: string): string {
       figures.path,
       String(figures.concurrency),
       String(Math.round(figures.thinkMs)),
+      `${figures.turns}${figures.cutShort ? '*' : ''}`,
       figures.turnsPerSecond.toFixed(1),
       figures.requestsPerSecond.toFixed(0),
       ...triple(added),
@@ -94,10 +95,11 @@ export function levelsTable(levels: LevelFigures[], title: string): string {
     ];
   });
   const headers = [
-    'path', 'calls', 'think', 'turns/s', 'req/s', 'added p50', 'p95', 'p99', 'webhook p50', 'p99', 'audio p50', 'p99',
+    'path', 'calls', 'think', 'turns', 'turns/s', 'req/s', 'added p50', 'p95', 'p99', 'webhook p50', 'p99', 'audio p50', 'p99',
     'ELD p99', 'ELD max', 'CPU ms/turn', 'CPU %', 'CPU %/call', 'RSS MB', 'RSS KB/call', 'other cores', 'errors',
   ];
-  return `${title}\n${table(headers, rows)}`;
+  const note = levels.some((figures) => figures.cutShort) ? '\n* stopped at the level time limit: the server could not do the planned turns in time' : '';
+  return `${title}\n${table(headers, rows)}${note}`;
 }
 
 export function rampTable(ramp: Ramp): string {
@@ -105,6 +107,7 @@ export function rampTable(ramp: Ramp): string {
     const added = addedLatency(figures);
     return [
       String(figures.concurrency),
+      `${figures.turns}${figures.cutShort ? '*' : ''}`,
       figures.turnsPerSecond.toFixed(0),
       figures.webhooksPerSecond.toFixed(0),
       figures.requestsPerSecond.toFixed(0),
@@ -121,7 +124,7 @@ export function rampTable(ramp: Ramp): string {
     ? `no level stayed under ${ramp.boundMs} ms`
     : `largest level under ${ramp.boundMs} ms p99: ${ramp.largestPassing} calls`;
   return `Capacity ramp (pipelined, added latency per turn = webhook + first audio download; ${verdict})\n${table(
-    ['calls', 'turns/s', 'webhooks/s', 'req/s', 'added p50', 'p95', 'p99', 'webhook p99', 'ELD p99', 'CPU %', 'RSS MB', 'errors', `p99 vs ${ramp.boundMs} ms`],
+    ['calls', 'turns', 'turns/s', 'webhooks/s', 'req/s', 'added p50', 'p95', 'p99', 'webhook p99', 'ELD p99', 'CPU %', 'RSS MB', 'errors', `p99 vs ${ramp.boundMs} ms`],
     rows,
   )}`;
 }

@@ -117,12 +117,12 @@ async function runProfile(profile: ProfileName, options: BenchOptions, cpuProfil
     }
     const httpBaselineMs = await httpBaseline(pipelined);
 
-    const measure = async (server: BenchServer, concurrency: number, turns: number, turnsPerCall: number, thinkMs: number) => {
+    const measure = async (server: BenchServer, concurrency: number, turns: number, turnsPerCall: number, thinkMs: number, maxSeconds?: number) => {
       await fake.takeLog();
       const label = `${server.name} ×${concurrency}`;
       console.log(`  ${label}: ${turns} turns, ${turnsPerCall} per call, think ${Math.round(thinkMs)} ms`);
       const run = await runLevel({
-        server, concurrency, turns, turnsPerCall, thinkMs, label, ownPids: ownPids(server),
+        server, concurrency, turns, turnsPerCall, thinkMs, label, ownPids: ownPids(server), maxSeconds,
         firstCallIndex: takeCallIndexes(Math.ceil(turns / turnsPerCall) + concurrency),
         seed: options.seed + concurrency,
       });
@@ -145,16 +145,16 @@ async function runProfile(profile: ProfileName, options: BenchOptions, cpuProfil
           continue;
         }
         const turnsPerCall = concurrency === 1 ? (options.quick ? 3 : 10) : options.quick ? 1 : 2;
-        for (const server of servers) result.levels.push(await measure(server, concurrency, concurrency * turnsPerCall, turnsPerCall, thinkMs));
+        for (const server of servers) result.levels.push(await measure(server, concurrency, concurrency * turnsPerCall, turnsPerCall, thinkMs, options.levelLimitSeconds));
       }
       result.goals = realisticGoals(result.comparison);
     } else {
       const thinkMs = options.thinkMs ?? 1000;
       const zeroLevel = (server: BenchServer, concurrency: number) => {
         // One call has nobody to queue behind: it runs back to back, and long enough for a p99.
-        if (concurrency === 1) return measure(server, 1, options.quick ? 100 : 300, 30, 0);
+        if (concurrency === 1) return measure(server, 1, options.quick ? 100 : 300, 30, 0, options.levelLimitSeconds);
         const turnsPerCall = Math.max(1, Math.round((options.levelSeconds * 1000) / Math.max(thinkMs, 1)));
-        return measure(server, concurrency, concurrency * turnsPerCall, turnsPerCall, thinkMs);
+        return measure(server, concurrency, concurrency * turnsPerCall, turnsPerCall, thinkMs, options.levelLimitSeconds);
       };
       for (const concurrency of options.levels) for (const server of servers) result.levels.push(await zeroLevel(server, concurrency));
       const ramp: Ramp = { boundMs: options.rampBoundMs, levels: [] };
@@ -187,6 +187,7 @@ function printLevel(figures: LevelFigures): void {
       `CPU ${(100 * figures.server.cpuUtilisation).toFixed(0)} %; event-loop delay p99 ${ms(figures.server.eventLoopDelayP99Ms)} ms; ` +
       `other processes on the machine ${figures.machine.otherCores.toFixed(2)} cores` +
       (figures.abandonedTurns ? `; ${figures.abandonedTurns} turns abandoned` : '') +
+      (figures.cutShort ? '; stopped at the time limit' : '') +
       (figures.errors ? `; ${figures.errors} errors (${figures.errorSamples[0]})` : '') +
       (figures.matching.chatMissing || figures.matching.speechMissing ? `; floors missing for ${figures.matching.chatMissing + figures.matching.speechMissing} turns` : ''),
   );

@@ -112,7 +112,7 @@ describe.skipIf(skip)('the dashboard in a browser', { timeout: 30_000 }, () => {
     await apply(() => page.selectOption('select[name="status"]', 'busy'));
     await expect(page.locator('.card.empty').textContent()).resolves.toBe('No call matches these filters.');
 
-    await page.click('text=Reset');
+    await Promise.all([page.waitForURL(/\/dashboard\/calls$/), page.click('text=Reset')]);
     await expect(rows().count()).resolves.toBe(4);
   });
 
@@ -208,7 +208,7 @@ describe.skipIf(skip)('the dashboard in a browser', { timeout: 30_000 }, () => {
   it('shows a call in progress on the live page, updating without a reload', async () => {
     await page.goto(url('/dashboard/live'));
     await expect(page.locator('[data-testid="live-connection"].open').textContent()).resolves.toContain('Live');
-    await expect(page.locator('#live-empty').isVisible()).resolves.toBe(true);
+    await page.locator('#live-empty').waitFor({ state: 'visible' });
     await page.evaluate(() => ((window as any).loadedOnce = true));
 
     openai.queueChatReplies({ text: 'Yes, the terrace is open until ten tonight.' });
@@ -229,17 +229,18 @@ describe.skipIf(skip)('the dashboard in a browser', { timeout: 30_000 }, () => {
       },
     });
     await onSecondTurn;
+    // The card may first show the turn still in progress; it is updated in place when the reply is stored.
     const card = page.locator('.live-call', { hasText: '+16175550123' });
-    await card.waitFor();
+    await card.locator('.assistant-text', { hasText: 'Yes, the terrace is open until ten tonight.' }).waitFor();
     await expect(card.locator('.caller-text').textContent()).resolves.toBe('Is the terrace open today?');
-    await expect(card.locator('.assistant-text').textContent()).resolves.toBe('Yes, the terrace is open until ten tonight.');
+    await expect(card.locator('.turn-status').textContent()).resolves.toBe('replied');
     await expect(card.locator('.turns').textContent()).resolves.toBe('1 caller turn');
     await expect(card.locator('.elapsed').textContent()).resolves.toMatch(/^0:\d\d$/);
 
     hangUp();
     await running;
     await card.waitFor({ state: 'detached' });
-    await expect(page.locator('#live-empty').isVisible()).resolves.toBe(true);
+    await page.locator('#live-empty').waitFor({ state: 'visible' });
     expect(await page.evaluate(() => (window as any).loadedOnce)).toBe(true);
   });
 

@@ -64,8 +64,13 @@ export const profileSchema = z.object({
     .object({
       /** Silence after speech that ends the caller's turn. */
       endOfSpeechMs: z.number().int().min(200).max(3000).default(600),
-      /** Speech shorter than this ("mhm", a cough) does not interrupt or start a turn. */
-      minSpeechMs: z.number().int().min(50).max(2000).default(250),
+      /**
+       * Speech shorter than this does not interrupt the assistant. Silero hears
+       * "mhm" and "uh-huh" as up to ~0.55 s of speech, so this is also how long
+       * a caller must talk before cutting in. While the assistant listens, a
+       * short "yes" still counts.
+       */
+      minSpeechMs: z.number().int().min(50).max(2000).default(600),
       /** Silence after the assistant finished that earns a reprompt. */
       silenceRepromptMs: z.number().int().min(2000).max(60000).default(8000),
       /** The call ends politely after this long. */
@@ -75,7 +80,7 @@ export const profileSchema = z.object({
       /** Speech-to-speech model for `realtime` mode. */
       realtimeModel: z.string().default('gpt-realtime'),
     })
-    .default({ endOfSpeechMs: 600, minSpeechMs: 250, silenceRepromptMs: 8000, maxCallSeconds: 900, transcriptionModel: 'gpt-4o-mini-transcribe', realtimeModel: 'gpt-realtime' }),
+    .default({ endOfSpeechMs: 600, minSpeechMs: 600, silenceRepromptMs: 8000, maxCallSeconds: 900, transcriptionModel: 'gpt-4o-mini-transcribe', realtimeModel: 'gpt-realtime' }),
 });
 
 export type AssistantProfile = z.infer<typeof profileSchema>;

@@ -250,7 +250,7 @@ export class CallRepository {
         turnId, outcome.assistantText, outcome.action, outcome.status, outcome.errorCode ?? null,
         outcome.errorMessage ?? null, JSON.stringify(outcome.toolCalls), outcome.promptTokens,
         outcome.completionTokens, outcome.ttsCharacters, outcome.completedAt,
-        outcome.interruptedAtMs !== undefined, outcome.interruptedAtMs ?? null,
+        outcome.interruptedAtMs !== undefined, outcome.interruptedAtMs === undefined ? null : Math.round(outcome.interruptedAtMs),
       ],
     );
   }
