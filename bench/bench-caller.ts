@@ -218,7 +218,8 @@ async function post(options: CallOptions, route: WebhookRoute, url: string, para
   const headers = { 'x-twilio-signature': signTwilioRequest(options.server.authToken, url, params) };
   const at = epochNow();
   const started = performance.now();
-  const answer = await request('POST', url, { form: params, headers });
+  // Twilio gives up on a webhook after 15 s (error 11200) and the caller hears an application error.
+  const answer = await request('POST', url, { form: params, headers, timeoutMs: 15_000 });
   const ms = performance.now() - started;
   options.recorder.webhook({ route, ms, at });
   return { answer, ms, at };

@@ -34,7 +34,7 @@ export function request(method: string, url: string, options: { form?: Record<st
       }));
       incoming.on('error', reject);
     });
-    outgoing.setTimeout(options.timeoutMs ?? 30_000, () => outgoing.destroy(new Error(`${method} ${url} timed out`)));
+    outgoing.setTimeout(options.timeoutMs ?? 30_000, () => outgoing.destroy(new Error(`${method} ${url} timed out after ${options.timeoutMs ?? 30_000} ms`)));
     outgoing.on('error', reject);
     outgoing.end(body);
   });

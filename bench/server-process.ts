@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { request } from './http-client.js';
 
 /** A callme server process started by the bench. */
@@ -44,6 +45,8 @@ process.on('exit', () => {
 export async function startServer(options: StartServerOptions): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), `callme-bench-${options.name}-`));
+  // On PostgreSQL each server gets a database of its own, created here and dropped when it stops.
+  const database = options.databaseUrl ? await createDatabase(options.databaseUrl, `callme_bench_${options.name}_${process.pid}`) : undefined;
   const baseUrl = `http://127.0.0.1:${port}`;
   // One folder per server: every thread (tsx's loader has one) writes its own profile there.
   const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfileDir, options.name)}`] : [];
@@ -62,7 +65,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
       LOG_LEVEL: 'warn',
       AUDIO_RETENTION: 'delete',
       PIPELINED_REPLIES: String(options.pipelined),
-      ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+      ...(database ? { DATABASE_URL: database.url } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -112,6 +115,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
         clearTimeout(timer);
       }
       await rm(dataDir, { recursive: true, force: true });
+      await database?.drop();
     },
   };
 }
@@ -147,6 +151,23 @@ export async function scrapeMetrics(server: BenchServer): Promise<ServerMetrics>
     eventLoopP99Seconds: value('callme_nodejs_eventloop_lag_p99_seconds'),
     eventLoopMaxSeconds: value('callme_nodejs_eventloop_lag_max_seconds'),
   };
+}
+
+async function createDatabase(serverUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`DROP DATABASE IF EXISTS ${name}`);
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 async function freePort(): Promise<number> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskPhoneNumber, phoneShower } from './phone-mask.js';
+import { maskPhoneNumber } from './phone-mask.js';
 
 describe('maskPhoneNumber', () => {
   it.each([
@@ -16,11 +16,5 @@ describe('maskPhoneNumber', () => {
     expect(maskPhoneNumber('anonymous')).toBe('anonymous');
     expect(maskPhoneNumber('client:alice')).toBe('client:alice');
     expect(maskPhoneNumber('12345')).toBe('12345');
-  });
-
-  it('masks only when asked', () => {
-    expect(phoneShower(false)('+15551234567')).toBe('+15551234567');
-    expect(phoneShower(true)('+15551234567')).toBe('+1555****567');
-    expect(phoneShower(true)(null)).toBeNull();
   });
 });

@@ -12,8 +12,3 @@ export function maskPhoneNumber(value: string): string {
   const keepEnd = digits.length >= 10 ? 3 : 2;
   return `${plus}${digits.slice(0, keepStart)}${'*'.repeat(digits.length - keepStart - keepEnd)}${digits.slice(-keepEnd)}`;
 }
-
-/** The number as the dashboard shows it: masked when `MASK_PHONE_NUMBERS` is on. */
-export function phoneShower(mask: boolean): (value: string | null) => string | null {
-  return (value) => (value === null || !mask ? value : maskPhoneNumber(value));
-}

@@ -36,7 +36,7 @@ export class LlmAssistant implements Assistant {
       for await (const event of this.options.chatModel.stream({
         model: profile.chatModel ?? this.options.defaultModel,
         messages,
-        tools: tools(profile),
+        tools: assistantTools(profile),
         temperature: 0.4,
         maxTokens: 300,
         abortSignal: input.abortSignal,
@@ -59,7 +59,7 @@ export class LlmAssistant implements Assistant {
       messages.push({ role: 'assistant', content: text, toolCalls });
       let ending = false;
       for (const call of toolCalls) {
-        const { result, saved, endCall, parsed } = runTool(profile, details, call);
+        const { result, saved, endCall, parsed } = runAssistantTool(profile, details, call);
         if (saved) {
           Object.assign(details, saved);
           yield { type: 'details-saved', details: saved };
@@ -78,7 +78,8 @@ export class LlmAssistant implements Assistant {
   }
 }
 
-function tools(profile: AssistantProfile): ToolDefinition[] {
+/** The tools every assistant offers its model: `save_details` and `end_call`. */
+export function assistantTools(profile: AssistantProfile): ToolDefinition[] {
   const properties = Object.fromEntries(
     profile.details.map((detail) => [
       detail.name,
@@ -99,7 +100,8 @@ function tools(profile: AssistantProfile): ToolDefinition[] {
   ];
 }
 
-function runTool(profile: AssistantProfile, details: Record<string, unknown>, call: ToolCall) {
+/** Runs one tool call against the call's details; the result text goes back to the model. */
+export function runAssistantTool(profile: AssistantProfile, details: Record<string, unknown>, call: ToolCall) {
   let parsed: unknown;
   try {
     parsed = call.arguments.trim() ? JSON.parse(call.arguments) : {};

@@ -10,6 +10,7 @@ import type { TranscriptionModel } from '../providers/transcription-model.js';
 import type { CallRepository } from '../storage/call-repository.js';
 import type { CallEngine, CallInfo } from './call-engine.js';
 import type { SpeechRenderer } from './speech-renderer.js';
+import { RealtimeCall } from './realtime-session.js';
 import { StreamSession, type StreamConnection } from './stream-session.js';
 
 export interface MediaStreamHubDeps {
@@ -65,6 +66,33 @@ export class MediaStreamHub {
     const placeholder: StreamCall = { hearAudio() {}, hearDigit() {}, markEchoed() {}, end() {} };
     this.active.set(call.callSid, placeholder);
     try {
+      if (profile.mode === 'realtime' && this.deps.realtimeModel) {
+        const realtime = new RealtimeCall(
+          {
+            engine: this.deps.engine,
+            repository: this.deps.repository,
+            renderer: this.deps.renderer,
+            audioStore: this.deps.audioStore,
+            realtimeModel: this.deps.realtimeModel,
+            logger: this.deps.logger,
+          },
+          connection,
+          call,
+          profile,
+        );
+        const handle: StreamCall = {
+          hearAudio: (mulaw) => realtime.hearAudio(mulaw),
+          hearDigit: (digit) => realtime.hearDigit(digit),
+          markEchoed: (name) => realtime.markEchoed(name),
+          end: () => {
+            realtime.end();
+            if (this.active.get(call.callSid) === handle) this.active.delete(call.callSid);
+          },
+        };
+        this.active.set(call.callSid, handle);
+        await realtime.start();
+        return handle;
+      }
       const vad = await this.detector();
       const session = new StreamSession(
         {

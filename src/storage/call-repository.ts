@@ -217,6 +217,11 @@ export class CallRepository {
     return { turn: existing.rows[0], created: false };
   }
 
+  /** The caller's words, once a transcription that finished after the turn began has them. */
+  async setTurnUserText(turnId: number, text: string): Promise<void> {
+    await this.db.query('UPDATE turns SET user_text = $2 WHERE turn_id = $1', [turnId, text]);
+  }
+
   async getTurn(turnId: number): Promise<TurnRow | undefined> {
     const { rows } = await this.db.query<TurnRow>('SELECT * FROM turns WHERE turn_id = $1', [turnId]);
     return rows[0];

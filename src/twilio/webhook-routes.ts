@@ -166,6 +166,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       request.log.warn({ callSid: params.data.CallSid }, 'media stream ended early; continuing the call over webhooks');
       const nextSeq = (last?.seq ?? -1) + 1;
       if (!last) return answerTurn(reply, routes, await engine.startCall(callInfo(params.data)), 0, profile);
+      // The stream may have apologised already before it closed; then the call just listens.
+      if (last.assistant_text?.includes(profile.phrases.apology)) {
+        return sendTwiml(reply, replyTwiml({ profile, segments: [], audioUrl: url, next: listen(routes, nextSeq) }));
+      }
       return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.apology, listen(routes, nextSeq)));
     }));
 

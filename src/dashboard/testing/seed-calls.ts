@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simulateCall, type CallerReply, type SimulatedCall } from '../../simulator/twilio-simulator.js';
@@ -184,9 +183,4 @@ export async function insertCallHistory(db: Queryable, options: { days: number; 
     }
   }
   return inserted;
-}
-
-/** A call id no other test uses. */
-export function newCallSid(): string {
-  return `CA${randomBytes(16).toString('hex')}`;
 }
