@@ -172,6 +172,8 @@ export interface FakeOpenAIOptions {
   apiKey?: string;
   /** Seed of the jitter and of generated ids, so runs can be repeated exactly. */
   seed?: number;
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number;
   /**
    * `pcm`/`wav` speech is cut from one stretch of the speech-like signal
    * rendered once per voice and speed, instead of rendered for each text:
@@ -211,7 +213,7 @@ export interface FakeOpenAI {
 export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const fixtures = await loadAudioFixtures();
   const fake = new FakeOpenAIServer(options, fixtures);
-  await fake.listen();
+  await fake.listen(options.port ?? 0);
   return fake;
 }
 
@@ -294,10 +296,10 @@ class FakeOpenAIServer implements FakeOpenAI {
     this.server.on('upgrade', (request, socket, head) => void this.upgrade(request, socket, head));
   }
 
-  async listen(): Promise<void> {
+  async listen(requestedPort = 0): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', resolve);
+      this.server.listen(requestedPort, '127.0.0.1', resolve);
     });
     const { port } = this.server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}/v1`;
