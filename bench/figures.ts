@@ -13,7 +13,8 @@ export interface LevelFigures {
   concurrency: number;
   thinkMs: number;
   turns: number;
-  /** The level hit its time limit: fewer turns than planned (the server could not keep up). */
+  plannedTurns: number;
+  /** Fewer turns than planned: the level hit its time limit, or calls failed (the server could not keep up). */
   cutShort: boolean;
   calls: number;
   wallSeconds: number;
@@ -37,7 +38,10 @@ export interface LevelFigures {
   /** The turn's own webhook, and every webhook by route. */
   webhookMs: Record<'turn' | 'all' | 'incoming' | 'voice' | 'continue' | 'status', Summary>;
   audioFetchMs: Summary;
-  /** How late the fake was against its own schedule (its overhead, included in "over floor"). */
+  /**
+   * How much later than scheduled the fake's responses finished (included in "over floor"): its own
+   * event-loop delay, plus the server reading its responses late when the server's loop is busy.
+   */
   fake: { chatLatenessMs: Summary; speechLatenessMs: Summary; loopDelayP99Ms: number };
   matching: { chatMissing: number; speechMissing: number; ambiguous: number };
   server: {
@@ -81,7 +85,8 @@ export function levelFigures(
     concurrency: run.options.concurrency,
     thinkMs: run.options.thinkMs,
     turns: turns.length,
-    cutShort: run.cutShort,
+    plannedTurns: run.options.turns,
+    cutShort: run.cutShort || turns.length < run.options.turns,
     calls: run.calls,
     wallSeconds: seconds,
     turnsPerSecond: turns.length / seconds,
@@ -93,7 +98,15 @@ export function levelFigures(
     abandonedTurns: turns.filter((turn) => turn.abandoned).length,
     firstAudioMs: summarize(waited),
     floorMs: summarize(floored.map((turn) => match.floors.get(turn)!.floorMs)),
-    overFloorMs: summarize(floored.map((turn) => turn.firstAudioMs! - match.floors.get(turn)!.floorMs)),
+    // Abandoned turns count with their wait (less their floor where it is known): leaving them out would flatter an overloaded server.
+    overFloorMs: summarize(
+      turns.flatMap((turn) => {
+        const waitedMs = turn.firstAudioMs ?? (turn.abandoned ? turn.completeMs : undefined);
+        const floor = match.floors.get(turn);
+        if (waitedMs === undefined || (!floor && !turn.abandoned)) return [];
+        return [waitedMs - (floor?.floorMs ?? 0)];
+      }),
+    ),
     webhookMs: {
       turn: summarize(turns.map((turn) => turn.firstWebhookMs)),
       all: summarize(run.webhooks.map((sample) => sample.ms)),

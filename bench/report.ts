@@ -75,7 +75,7 @@ export function levelsTable(levels: LevelFigures[], title: string): string {
       figures.path,
       String(figures.concurrency),
       String(Math.round(figures.thinkMs)),
-      `${figures.turns}${figures.cutShort ? '*' : ''}`,
+      `${figures.turns}${figures.cutShort ? `/${figures.plannedTurns}*` : ''}`,
       figures.turnsPerSecond.toFixed(1),
       figures.requestsPerSecond.toFixed(0),
       ...triple(added),
@@ -98,7 +98,7 @@ export function levelsTable(levels: LevelFigures[], title: string): string {
     'path', 'calls', 'think', 'turns', 'turns/s', 'req/s', 'added p50', 'p95', 'p99', 'webhook p50', 'p99', 'audio p50', 'p99',
     'ELD p99', 'ELD max', 'CPU ms/turn', 'CPU %', 'CPU %/call', 'RSS MB', 'RSS KB/call', 'other cores', 'errors',
   ];
-  const note = levels.some((figures) => figures.cutShort) ? '\n* stopped at the level time limit: the server could not do the planned turns in time' : '';
+  const note = levels.some((figures) => figures.cutShort) ? '\n* fewer turns than planned: the level hit its time limit, or calls failed (the server could not keep up)' : '';
   return `${title}\n${table(headers, rows)}${note}`;
 }
 
@@ -107,7 +107,7 @@ export function rampTable(ramp: Ramp): string {
     const added = addedLatency(figures);
     return [
       String(figures.concurrency),
-      `${figures.turns}${figures.cutShort ? '*' : ''}`,
+      `${figures.turns}${figures.cutShort ? `/${figures.plannedTurns}*` : ''}`,
       figures.turnsPerSecond.toFixed(0),
       figures.webhooksPerSecond.toFixed(0),
       figures.requestsPerSecond.toFixed(0),
@@ -136,7 +136,7 @@ export function goalsTable(goals: Goal[]): string {
 
 export function fakeHealthLine(levels: LevelFigures[]): string {
   const worst = (pick: (figures: LevelFigures) => number) => Math.max(...levels.map(pick).filter(Number.isFinite));
-  return `The fake's own lateness against its schedule (included in "added"): chat p99 ≤ ${ms(worst((figures) => figures.fake.chatLatenessMs.p99))} ms, speech p99 ≤ ${ms(
-    worst((figures) => figures.fake.speechLatenessMs.p99),
-  )} ms, its event-loop delay p99 ≤ ${ms(worst((figures) => figures.fake.loopDelayP99Ms))} ms.`;
+  return `The fake's event-loop delay p99 was ≤ ${ms(worst((figures) => figures.fake.loopDelayP99Ms))} ms (its own lateness, included in "added"). Its responses finished later than scheduled by up to ${ms(
+    worst((figures) => figures.fake.chatLatenessMs.p99),
+  )} ms (chat, p99) and ${ms(worst((figures) => figures.fake.speechLatenessMs.p99))} ms (speech, p99): that adds the server reading them late while its event loop is busy.`;
 }

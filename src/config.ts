@@ -72,6 +72,7 @@ const environmentSchema = z.object({
   MAX_LLM_FAILURES: integer(2, 1, 20),
   AUDIO_RETENTION: retention,
   PIPELINED_REPLIES: booleanFlag(true),
+  MAX_CALLS_PER_NUMBER_PER_HOUR: integer(20, 1, 100000),
   ADMIN_TOKEN: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'expected at least 16 characters (e.g. `openssl rand -hex 24`)').optional()),
   ADMIN_USERNAME: z.preprocess(emptyToUndefined, z.string().trim().regex(/^[^:\s]{1,64}$/, 'expected 1 to 64 characters without spaces or ":"').optional()),
   ADMIN_PASSWORD: z.preprocess(emptyToUndefined, z.string().min(10, 'expected at least 10 characters').optional()),
@@ -124,6 +125,8 @@ export interface Config {
      * `false` is the simple flow: the whole reply, then one synthesis, then the answer.
      */
     pipelinedReplies: boolean;
+    /** Calls one caller number may place in an hour; further calls hear a short message and are hung up. */
+    maxCallsPerNumberPerHour: number;
   };
   audioRetention: AudioRetention;
   logLevel: string;
@@ -194,6 +197,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
       maxSilentPrompts: env.MAX_SILENT_PROMPTS,
       maxLlmFailures: env.MAX_LLM_FAILURES,
       pipelinedReplies: env.PIPELINED_REPLIES,
+      maxCallsPerNumberPerHour: env.MAX_CALLS_PER_NUMBER_PER_HOUR,
     },
     audioRetention: env.AUDIO_RETENTION,
     logLevel: env.LOG_LEVEL,

@@ -94,6 +94,9 @@ export function startupMessage(config: Config, databaseKind: string, profileId: 
     line(Boolean(config.twilio.accountSid), config.twilio.accountSid ? 'TWILIO_ACCOUNT_SID set' : 'TWILIO_ACCOUNT_SID is not set (only needed for outbound calls and recordings)'),
     line(Boolean(config.twilio.phoneNumber), config.twilio.phoneNumber ? `phone number ${config.twilio.phoneNumber}` : 'TWILIO_PHONE_NUMBER is not set (only needed for outbound calls)'),
     config.apiToken ? line(true, 'API_TOKEN: /tts/stream needs "Authorization: Bearer <API_TOKEN>"') : line(false, 'API_TOKEN is not set: /tts/stream answers only requests from this machine'),
+    config.admin.token || config.admin.username
+      ? line(true, `dashboard: ${base}/dashboard (sign in with ${config.admin.token ? 'ADMIN_TOKEN' : 'ADMIN_USERNAME and ADMIN_PASSWORD'})`)
+      : line(false, `ADMIN_TOKEN is not set: the dashboard (${base}/dashboard) and /api answer only this machine`),
     '',
     'Try a call from this terminal:  npm run call',
     '',

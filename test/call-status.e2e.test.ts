@@ -75,3 +75,35 @@ describe('audio retention and status callbacks', () => {
     expect(rows[0]).toEqual({ status: 'no-answer', outcome: 'missed' });
   });
 });
+
+describe('per-number call limit', () => {
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp('pglite', { OPENAI_API_KEY: '', MAX_CALLS_PER_NUMBER_PER_HOUR: '2' });
+  });
+  afterAll(async () => server?.close());
+
+  it('answers a number over its hourly limit with a short message and a hang-up, and stores no call', async () => {
+    const place = async (index: number) => {
+      const params = { CallSid: 'CA' + String(index).padStart(32, 'c'), From: '+15557654321', To: '+15550001111', CallStatus: 'ringing' };
+      const response = await fetch(`${server.baseUrl}/twilio/incoming`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}/twilio/incoming`, params),
+        },
+        body: new URLSearchParams(params),
+      });
+      return response.text();
+    };
+    expect(await place(1)).toContain('<Gather');
+    expect(await place(2)).toContain('<Gather');
+    const third = await place(3);
+    expect(third).toContain('too many calls');
+    expect(third).toContain('<Hangup/>');
+    const { rows } = await server.db.query('SELECT count(*)::int AS count FROM calls WHERE from_number = $1', ['+15557654321']);
+    expect(rows[0]).toEqual({ count: 2 });
+    // A retry of an admitted call is still answered normally.
+    expect(await place(1)).toContain('<Gather');
+  });
+});

@@ -26,6 +26,8 @@ const phrasesSchema = z.object({
   goodbye: z.string().min(1),
   /** Scripted confirmation; `{details}` is replaced with the collected values. */
   confirm: z.string().min(1),
+  /** Said (then the call is hung up) when a number calls more often than the hourly limit allows. */
+  tooManyCalls: z.string().min(1).default('We are receiving too many calls from your number right now. Please try again later. Goodbye!'),
 });
 
 export const profileSchema = z.object({

@@ -173,6 +173,15 @@ export class CallRepository {
     await this.db.query('UPDATE calls SET mode = $2, updated_at = now() WHERE call_id = $1', [callId, mode]);
   }
 
+  /** Calls from a number since `since`, across every instance sharing the database (per-number rate limit). */
+  async countCallsFrom(fromNumber: string, since: Date): Promise<number> {
+    const { rows } = await this.db.query<{ count: number }>(
+      'SELECT count(*)::int AS count FROM calls WHERE from_number = $1 AND started_at > $2',
+      [fromNumber, since],
+    );
+    return rows[0]?.count ?? 0;
+  }
+
   async getCall(callId: string, tx: Queryable = this.db): Promise<CallRow | undefined> {
     const { rows } = await tx.query<CallRow>('SELECT * FROM calls WHERE call_id = $1', [callId]);
     return rows[0];

@@ -81,6 +81,14 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
    * transport cannot serve it, start with the webhook greeting.
    */
   const answerNewCall = async (reply: FastifyReply, routes: RouteSet, info: CallInfo, profile: AssistantProfile) => {
+    // Per-number rate limit, counted in the shared database so it holds across instances.
+    if (info.from && !(await services.repository.getCall(info.callSid))) {
+      const recent = await services.repository.countCallsFrom(info.from, new Date(Date.now() - 3_600_000));
+      if (recent >= config.assistant.maxCallsPerNumberPerHour) {
+        reply.request.log.warn({ callSid: info.callSid, recent }, 'caller number over its hourly call limit');
+        return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.tooManyCalls, { kind: 'hangup' }));
+      }
+    }
     if (profile.mode !== 'webhook' && services.streams?.canServe(profile)) {
       const call = await engine.registerCall(info);
       const { token, hash } = newStreamToken();
