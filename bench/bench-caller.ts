@@ -94,10 +94,15 @@ interface DocumentOutcome {
   abandoned: boolean;
 }
 
+/** The CallSid of call `index`: unique per call, so the server's rows can be found again. */
+export function callSidFor(index: number): string {
+  return `CA${index.toString(16).padStart(32, '0')}`;
+}
+
 /** Places one call: greeting, `turns` caller turns, then the `completed` status callback. */
 export async function placeCall(options: CallOptions): Promise<void> {
   const { server, callIndex, recorder } = options;
-  const callSid = `CA${callIndex.toString(16).padStart(32, '0')}`;
+  const callSid = callSidFor(callIndex);
   const callerNumber = callerNumberFor(callIndex);
   const base = {
     CallSid: callSid,

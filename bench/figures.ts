@@ -1,6 +1,7 @@
 import type { FakeRequestSummary } from './fake-openai-process.js';
 import { matchFloors } from './floors.js';
 import type { LevelRun } from './load-level.js';
+import type { StageFigure } from './stage-timeline.js';
 import { summarize, type Summary } from './stats.js';
 
 /** prom-client's event-loop monitor samples every 10 ms, and its percentiles include that interval. */
@@ -61,6 +62,8 @@ export interface LevelFigures {
   };
   /** Cores busy on the whole machine, and those used by other processes than the bench's (a shared machine's noise). */
   machine: { busyCores: number; otherCores: number };
+  /** On PostgreSQL: where measured − floor went, from the server's own timestamps. */
+  stages?: StageFigure[];
 }
 
 export function levelFigures(

@@ -140,3 +140,9 @@ export function fakeHealthLine(levels: LevelFigures[]): string {
     worst((figures) => figures.fake.chatLatenessMs.p99),
   )} ms (chat, p99) and ${ms(worst((figures) => figures.fake.speechLatenessMs.p99))} ms (speech, p99): that adds the server reading them late while its event loop is busy.`;
 }
+
+export function stagesTable(figures: LevelFigures): string {
+  const rows = (figures.stages ?? []).map((stage) => [stage.stage, ...triple(stage.ms), String(stage.ms.count)]);
+  rows.push(['measured − floor (all of it)', ...triple(figures.overFloorMs), String(figures.overFloorMs.count)]);
+  return `Where measured − floor went: ${figures.path}, ${figures.concurrency} calls (ms, first piece's path, server timestamps from PostgreSQL)\n${table(['stage', 'p50', 'p95', 'p99', 'turns'], rows)}`;
+}

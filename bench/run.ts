@@ -19,11 +19,13 @@ import {
   levelsTable,
   ms,
   rampTable,
+  stagesTable,
   type Comparison,
   type ProfileResult,
   type Ramp,
 } from './report.js';
 import { startServer, type BenchServer } from './server-process.js';
+import { readStages } from './stage-timeline.js';
 import { summarize } from './stats.js';
 
 /**
@@ -66,6 +68,8 @@ async function main(): Promise<void> {
     console.log(`=== ${result.profile} profile (${describeLatency(result.latencyProfile)}) ===`);
     console.log(`HTTP round trip to the server, bench client included (GET /healthz): p50 ${ms(result.httpBaselineMs.p50)} ms, p99 ${ms(result.httpBaselineMs.p99)} ms\n`);
     if (result.comparison) console.log(`${comparisonTable(result.comparison)}\n`);
+    const withStages = new Set([result.comparison?.pipelined, result.comparison?.sequential, ...result.levels].filter((figures) => figures?.stages));
+    for (const figures of withStages) console.log(`${stagesTable(figures!)}\n`);
     if (result.levels.length) {
       const title = result.profile === 'zero'
         ? 'Added latency vs concurrency (ms; added = webhook + first audio download, nothing injected)'
@@ -128,6 +132,12 @@ async function runProfile(profile: ProfileName, options: BenchOptions, cpuProfil
       });
       const log = await fake.takeLog();
       const figures = levelFigures(run, profile, server === pipelined, log.requests, log.loopDelayMs.p99);
+      if (server.databaseUrl) {
+        figures.stages = await readStages(server.databaseUrl, run.turns, log.requests, server === pipelined).catch((error: Error) => {
+          console.log(`    (stage timestamps not read: ${error.message})`);
+          return undefined;
+        });
+      }
       printLevel(figures);
       return figures;
     };
@@ -187,7 +197,7 @@ function printLevel(figures: LevelFigures): void {
       `CPU ${(100 * figures.server.cpuUtilisation).toFixed(0)} %; event-loop delay p99 ${ms(figures.server.eventLoopDelayP99Ms)} ms; ` +
       `other processes on the machine ${figures.machine.otherCores.toFixed(2)} cores` +
       (figures.abandonedTurns ? `; ${figures.abandonedTurns} turns abandoned` : '') +
-      (figures.cutShort ? '; stopped at the time limit' : '') +
+      (figures.cutShort ? `; ${figures.turns} of ${figures.plannedTurns} planned turns done` : '') +
       (figures.errors ? `; ${figures.errors} errors (${figures.errorSamples[0]})` : '') +
       (figures.matching.chatMissing || figures.matching.speechMissing ? `; floors missing for ${figures.matching.chatMissing + figures.matching.speechMissing} turns` : ''),
   );

@@ -15,6 +15,8 @@ export interface BenchServer {
   authToken: string;
   process: ChildProcess;
   dataDir: string;
+  /** The server's own PostgreSQL database, when the bench runs on PostgreSQL. */
+  databaseUrl?: string;
   /** Stops the process (SIGTERM: it finishes turns in flight) and removes its data. */
   stop(): Promise<void>;
 }
@@ -107,6 +109,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
     authToken,
     process: child,
     dataDir,
+    databaseUrl: database?.url,
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');

@@ -125,13 +125,15 @@ export function createResampler(fromRate: number, toRate: number): Resampler {
       const k0 = position % up;
       const newest = (position - k0) / up;
       const phase = phases[k0];
+      // Tap j reads input sample `newest - j`. Only taps whose sample exists
+      // (not before the stream's start, not past what has arrived: `flush`
+      // treats both as zeros) contribute, so the range is worked out once and
+      // the loop runs branch-free over it. Same terms in the same order as
+      // testing each tap, so the output is bit-identical.
+      const first = Math.max(0, newest - received + 1);
+      const end = Math.min(phase.length, newest + 1);
       let sum = 0;
-      for (let j = 0; j < phase.length; j++) {
-        const index = newest - j;
-        if (index < 0) break;
-        if (index >= received) continue;
-        sum += phase[j] * buffer[index - base];
-      }
+      for (let j = first, at = newest - first - base; j < end; j++, at--) sum += phase[j] * buffer[at];
       const rounded = Math.round(sum);
       out[o] = rounded > 32767 ? 32767 : rounded < -32768 ? -32768 : rounded;
     }

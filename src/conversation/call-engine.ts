@@ -63,6 +63,7 @@ export interface CallEngineDeps {
 const pollIntervalMs = 200;
 /** How long a reply with pieces ready waits for its turn to complete before answering without it. */
 const completionGraceMs = 30;
+const firstAnswerGraceMs = 5;
 
 /**
  * The conversation, independent of how audio reaches the caller. A transport
@@ -116,7 +117,8 @@ export class CallEngine {
       if (segments.length > 0 && !done && !graced) {
         // The turn often completes right after its last piece: a moment's wait saves Twilio a redirect.
         graced = true;
-        await ticket.wait(completionGraceMs);
+        // A first answer waits only a moment (the caller hears nothing yet); a continuation is covered by audio already playing.
+        await ticket.wait(fromSeq > 0 ? completionGraceMs : firstAnswerGraceMs);
         ticket.cancel();
         continue;
       }

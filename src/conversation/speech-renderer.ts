@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AudioStore } from '../audio/audio-store.js';
 import { newAudioName } from '../audio/disk-audio-store.js';
-import { audioDurationMs, pcm24kToMulawWav } from '../audio/wav.js';
+import { audioDurationMs, createPcm24kToMulaw8k, encodeWav } from '../audio/wav.js';
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { SpeechModel } from '../providers/speech-model.js';
 import type { CallRepository } from '../storage/call-repository.js';
@@ -68,7 +68,9 @@ export class SpeechRenderer {
     abortSignal?: AbortSignal,
   ): Promise<RenderedSpeech> {
     const speechModel = this.deps.speechModel!;
-    const chunks: Uint8Array[] = [];
+    // Converted as it streams in, so no call's event loop stalls on a whole reply's conversion at the end.
+    const converter = createPcm24kToMulaw8k();
+    const mulaw: Uint8Array[] = [];
     const stream = await speechModel.synthesize({
       text,
       voice: profile.voice,
@@ -77,8 +79,9 @@ export class SpeechRenderer {
       format: 'pcm',
       abortSignal,
     });
-    for await (const chunk of stream) chunks.push(chunk);
-    const wav = pcm24kToMulawWav(Buffer.concat(chunks));
+    for await (const chunk of stream) mulaw.push(converter.push(chunk));
+    mulaw.push(converter.flush());
+    const wav = encodeWav({ sampleRate: 8000, channels: 1, bitsPerSample: 8, format: 'mulaw', data: Buffer.concat(mulaw) });
     const filename = newAudioName('wav');
     const stored = await this.deps.audioStore.put(filename, wav, 'audio/wav');
     const row = await this.deps.repository.insertAudioFile({

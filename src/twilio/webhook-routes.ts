@@ -46,17 +46,24 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
   const answerTurn = async (reply: FastifyReply, routes: RouteSet, turn: TurnRow, fromSeq: number, profile: AssistantProfile) => {
     const kept = await services.repository.findResponse(turn.turn_id, fromSeq);
     if (kept) return sendTwiml(reply, kept);
-    const twiml = await composeAnswer(routes, turn, fromSeq, profile);
-    return sendTwiml(reply, await services.repository.keepResponse(turn.turn_id, fromSeq, twiml));
+    const answer = await composeAnswer(routes, turn, fromSeq, profile);
+    // Only answers that say something final are kept: a "still thinking" pause must not be replayed once the reply is ready.
+    if (!answer.final) return sendTwiml(reply, answer.twiml);
+    return sendTwiml(reply, await services.repository.keepResponse(turn.turn_id, fromSeq, answer.twiml));
   };
 
-  const composeAnswer = async (routes: RouteSet, turn: TurnRow, fromSeq: number, profile: AssistantProfile): Promise<string> => {
+  const composeAnswer = async (
+    routes: RouteSet,
+    turn: TurnRow,
+    fromSeq: number,
+    profile: AssistantProfile,
+  ): Promise<{ twiml: string; final: boolean }> => {
     const progress = await engine.readReply(turn.turn_id, fromSeq, firstPieceWaitMs);
-    if (!progress) return fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1));
+    if (!progress) return { twiml: fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)), final: true };
     const { segments, done } = progress;
     if (done && segments.length === 0 && fromSeq === 0) {
       // Nothing could be said (storage failed mid-turn): apologise with Twilio's voice, keep listening.
-      return fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1));
+      return { twiml: fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)), final: true };
     }
     let next: ReplyTwimlOptions['next'];
     if (!done) {
@@ -67,7 +74,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       };
     } else if (progress.turn.action === 'hangup') next = { kind: 'hangup' };
     else next = listen(routes, turn.seq + 1);
-    return replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next });
+    return {
+      twiml: replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next }),
+      final: segments.length > 0 || done,
+    };
   };
 
   const listen = (routes: RouteSet, seq: number): ReplyTwimlOptions['next'] => ({

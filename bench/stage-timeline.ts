@@ -1,0 +1,98 @@
+import pg from 'pg';
+import { callSidFor, type TurnSample } from './bench-caller.js';
+import type { FakeRequestSummary } from './fake-openai-process.js';
+import { matchFloors } from './floors.js';
+import { summarize, type Summary } from './stats.js';
+
+/**
+ * Where "measured − floor" went, stage by stage, for a server on PostgreSQL:
+ * the server's own timestamps (turn claimed, audio row, reply segment, kept
+ * webhook answer; microseconds, same machine clock) between the bench's and
+ * the fake's. Only the first piece's path is followed.
+ */
+export interface StageFigure {
+  stage: string;
+  ms: Summary;
+}
+
+const stages = [
+  'webhook sent → turn claimed (HTTP, signature check, call lookup, claimTurn)',
+  'turn claimed → chat request at the fake (history query, prompt, HTTP)',
+  'first piece complete at the fake → its speech request (SSE parsing, chunker)',
+  "speech's last byte due → speech response finished (the fake late, or the server reading late)",
+  'speech finished → audio row stored (conversion, file write, INSERT)',
+  'audio row → reply segment stored (INSERT)',
+  'segment stored → webhook answer stored (wake-up, readReply, grace wait, TwiML, INSERT)',
+  'answer stored → TwiML received by the caller',
+  'first <Play> download',
+] as const;
+
+export async function readStages(
+  databaseUrl: string,
+  turns: readonly TurnSample[],
+  requests: readonly FakeRequestSummary[],
+  pipelined: boolean,
+): Promise<StageFigure[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  let rows: Array<Record<string, string | number | null>>;
+  try {
+    ({ rows } = await client.query(`
+      SELECT t.call_id, t.seq,
+             extract(epoch FROM t.received_at) * 1000 AS claimed,
+             extract(epoch FROM a.created_at) * 1000 AS audio_stored,
+             extract(epoch FROM s.ready_at) * 1000 AS segment_stored,
+             extract(epoch FROM w.created_at) * 1000 AS answer_stored
+        FROM turns t
+        JOIN reply_segments s ON s.turn_id = t.turn_id AND s.seq = 0
+        JOIN audio_files a ON a.audio_id = s.audio_id
+        JOIN webhook_responses w ON w.turn_id = t.turn_id AND w.from_seq = 0
+       WHERE t.call_id = ANY($1::text[])`, [[...new Set(turns.map((turn) => callSidFor(turn.callIndex)))]]));
+  } finally {
+    await client.end();
+  }
+  const rowOf = new Map(rows.map((row) => [`${row.call_id}#${row.seq}`, row]));
+  const chats = new Map(requests.filter((request) => request.endpoint === 'chat').map((request) => [`${request.callerNumber}#${request.turn}`, request]));
+  const match = matchFloors(turns, requests, pipelined);
+  const speeches = requests.filter((request) => request.endpoint === 'speech');
+  const values: number[][] = stages.map(() => []);
+  for (const turn of turns) {
+    const floor = match.floors.get(turn);
+    const row = rowOf.get(`${callSidFor(turn.callIndex)}#${turn.turn}`);
+    const chat = chats.get(`${turn.callerNumber}#${turn.turn}`);
+    if (!floor || !row || !chat || turn.firstAudioMs === undefined) continue;
+    const speech = speeches.find(
+      (request) => request.input === floor.firstText && request.receivedAt >= chat.receivedAt && request.receivedAt <= turn.t0 + turn.firstAudioMs!,
+    );
+    if (!speech || speech.finishedAt === undefined || speech.injected?.endpoint !== 'speech') continue;
+    const at = (name: string) => Number(row[name]);
+    const points = [
+      turn.t0,
+      at('claimed'),
+      chat.receivedAt,
+      chat.receivedAt + floor.chatMs,
+      speech.receivedAt,
+      speech.receivedAt + speech.injected.lastByteMs,
+      speech.finishedAt,
+      at('audio_stored'),
+      at('segment_stored'),
+      at('answer_stored'),
+      turn.t0 + turn.firstWebhookMs,
+      turn.t0 + turn.firstAudioMs,
+    ];
+    // Between chat request and first piece, and between speech request and its last byte, is the floor itself.
+    const spans = [
+      points[1] - points[0],
+      points[2] - points[1],
+      points[4] - points[3],
+      points[6] - points[5],
+      points[7] - points[6],
+      points[8] - points[7],
+      points[9] - points[8],
+      points[10] - points[9],
+      points[11] - points[10],
+    ];
+    spans.forEach((span, index) => values[index].push(span));
+  }
+  return stages.map((stage, index) => ({ stage, ms: summarize(values[index]) }));
+}
