@@ -40,6 +40,14 @@ import { summarize } from './stats.js';
 let nextCallIndex = 1;
 
 async function main(): Promise<void> {
+  // `--mode stream` measures media-stream calls instead (bench/stream/README.md).
+  const modeIndex = process.argv.indexOf('--mode');
+  if (modeIndex > 0 && process.argv[modeIndex + 1] === 'stream') {
+    const { runStreamBench } = await import('./stream/run-stream.js');
+    const rest = process.argv.slice(2).filter((_, index) => index !== modeIndex - 2 && index !== modeIndex - 1);
+    await runStreamBench(rest);
+    return;
+  }
   const options = parseOptions(process.argv.slice(2));
   if (!options) return;
   const startedAt = new Date();
