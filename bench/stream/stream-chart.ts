@@ -42,6 +42,17 @@ export function renderStreamChart(latency: LatencyPhaseResult | undefined, level
       ],
     });
     panels.push({
+      title: 'What the server added to the first reply frame',
+      subtitle: 'measured − floor (end-of-speech setting); added = measured − detector floor; "less the fake" also removes the fake\'s measured lateness',
+      unit: 'ms',
+      series: percentileSeries,
+      groups: [
+        { label: 'measured − floor', values: trio(latency.firstFrame.overFloor) },
+        { label: 'added', values: trio(latency.firstFrame.added) },
+        { label: 'added, less the fake', values: trio(latency.firstFrame.serverAdded) },
+      ],
+    });
+    panels.push({
       title: 'TTS first byte → first frame, at the simulated Twilio',
       subtitle: 'the fake writes the first audio bytes → the caller receives the first frame: includes two loopback hops and the caller',
       unit: 'ms',

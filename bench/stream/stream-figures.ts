@@ -108,7 +108,6 @@ export function matchTurns(
     if (!chat || !transcription || !first) {
       report.unmatched++;
       report.unmatchedWhy[!chat ? 'chat' : 'transcription']++;
-      if (process.env.STREAM_BENCH_DEBUG) console.log('unmatched', JSON.stringify({ sample, chat, chats: chatsByCaller.get(sample.callerNumber)?.map((request) => [request.receivedAt - sample.lastVoicedAt, request.lastUserText]) }));
       continue;
     }
     const expectedAt = chat.receivedAt + first.dueMs;
