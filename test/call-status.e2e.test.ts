@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signTwilioRequest, simulateCall } from '../src/simulator/twilio-simulator.js';
+import { simulateCall } from '../src/simulator/twilio-simulator.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
-import { startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { postSignedWebhook, startTestApp, type TestApp } from '../src/testing/test-app.js';
 
 describe('audio retention and status callbacks', () => {
   let openai: FakeOpenAI;
@@ -16,15 +16,7 @@ describe('audio retention and status callbacks', () => {
     await openai?.close();
   });
 
-  const postStatus = (params: Record<string, string>) =>
-    fetch(`${server.baseUrl}/twilio/status`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}/twilio/status`, params),
-      },
-      body: new URLSearchParams(params),
-    });
+  const postStatus = (params: Record<string, string>) => postSignedWebhook(server, '/twilio/status', params);
 
   it('keeps a call\'s audio for the configured days, then the sweep deletes it', async () => {
     openai.queueChatReplies({ text: 'We open at noon.' });
@@ -86,14 +78,7 @@ describe('per-number call limit', () => {
   it('answers a number over its hourly limit with a short message and a hang-up, and stores no call', async () => {
     const place = async (index: number) => {
       const params = { CallSid: 'CA' + String(index).padStart(32, 'c'), From: '+15557654321', To: '+15550001111', CallStatus: 'ringing' };
-      const response = await fetch(`${server.baseUrl}/twilio/incoming`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}/twilio/incoming`, params),
-        },
-        body: new URLSearchParams(params),
-      });
+      const response = await postSignedWebhook(server, '/twilio/incoming', params);
       return response.text();
     };
     expect(await place(1)).toContain('<Gather');

@@ -4,9 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWav } from '../src/audio/wav.js';
 import { connectMediaStream, StreamRejectedError, type MediaStreamCall } from '../src/simulator/media-stream-simulator.js';
-import { signTwilioRequest } from '../src/simulator/twilio-simulator.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
-import { startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { postSignedWebhook, startTestApp, type TestApp } from '../src/testing/test-app.js';
 
 const streamNumber = '+15550007777';
 
@@ -43,15 +42,7 @@ describe('a call over a Twilio media stream (stream mode)', () => {
     await openai?.close();
   });
 
-  const post = (route: string, params: Record<string, string>) =>
-    fetch(`${server.baseUrl}${route}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}${route}`, params),
-      },
-      body: new URLSearchParams(params),
-    });
+  const post = (route: string, params: Record<string, string>) => postSignedWebhook(server, route, params);
 
   /** Places a call to the stream profile: the incoming webhook, then the stream it asks for. */
   async function placeCall(): Promise<{ callSid: string; streamUrl: string; twiml: string }> {

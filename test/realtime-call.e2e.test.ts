@@ -4,9 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWav } from '../src/audio/wav.js';
 import { connectMediaStream } from '../src/simulator/media-stream-simulator.js';
-import { signTwilioRequest } from '../src/simulator/twilio-simulator.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
-import { startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { postSignedWebhook, startTestApp, type TestApp } from '../src/testing/test-app.js';
 
 const realtimeNumber = '+15550008888';
 
@@ -31,15 +30,7 @@ describe('a call in realtime mode (OpenAI Realtime API, μ-law passed through)',
     await openai?.close();
   });
 
-  const post = (route: string, params: Record<string, string>) =>
-    fetch(`${server.baseUrl}${route}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}${route}`, params),
-      },
-      body: new URLSearchParams(params),
-    });
+  const post = (route: string, params: Record<string, string>) => postSignedWebhook(server, route, params);
 
   async function openCall() {
     counter += 1;

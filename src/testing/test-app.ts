@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { createApp, type App } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
 import type { Database } from '../storage/database.js';
+import { signTwilioRequest } from '../simulator/twilio-simulator.js';
 import { openTestDatabase, type DatabaseKind } from './test-databases.js';
 
 /** The host the test server believes Twilio uses; requests really go to 127.0.0.1 (as behind a tunnel). */
@@ -56,4 +57,16 @@ export async function startTestApp(kind: DatabaseKind, env: Record<string, strin
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Posts a webhook to the test server as Twilio would: form-encoded and signed over the public URL. */
+export function postSignedWebhook(server: TestApp, route: string, params: Record<string, string>): Promise<Response> {
+  return fetch(`${server.baseUrl}${route}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-twilio-signature': signTwilioRequest(server.authToken, `${server.publicUrl}${route}`, params),
+    },
+    body: new URLSearchParams(params),
+  });
 }
