@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { DiskAudioStore } from './audio/disk-audio-store.js';
+import { detailTools } from './assistant/detail-tools.js';
 import { LlmAssistant } from './assistant/llm-assistant.js';
+import { ToolBox } from './assistant/tool-box.js';
 import { loadProfiles } from './assistant/profile.js';
 import { ScriptedAssistant } from './assistant/scripted-assistant.js';
 import type { Config } from './config.js';
@@ -63,10 +65,11 @@ export async function createApp(config: Config, options: { logger?: Logger; data
 
   const metrics = new Metrics({ activeCalls: () => repository.countActiveCalls() });
   const renderer = new SpeechRenderer({ speechModel, audioStore, repository });
+  const tools = new ToolBox([detailTools]);
   const engine = new CallEngine({
     repository,
     profiles,
-    llmAssistant: chatModel ? new LlmAssistant({ chatModel, defaultModel: config.openai.chatModel }) : undefined,
+    llmAssistant: chatModel ? new LlmAssistant({ chatModel, tools, defaultModel: config.openai.chatModel }) : undefined,
     scriptedAssistant: new ScriptedAssistant(),
     renderer,
     progress: new TurnProgress(),
@@ -90,6 +93,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
           speechModel,
           transcriptionModel: new OpenAITranscriptionModel({ client: openai }),
           realtimeModel: new OpenAIRealtimeModel({ client: openai }),
+          tools,
           logger,
         })
       : undefined;

@@ -1,3 +1,4 @@
+import type { CallAction } from './call-tool.js';
 import type { AssistantProfile } from './profile.js';
 
 /** One line of the conversation so far, as stored in `turns`. */
@@ -8,6 +9,9 @@ export interface ConversationLine {
 
 export interface AssistantTurnInput {
   profile: AssistantProfile;
+  callId: string;
+  /** The call's current language (BCP 47). */
+  language: string;
   /** Everything said before this turn, oldest first, loaded from the database. */
   history: ConversationLine[];
   /** What the caller just said (or keyed, for DTMF). */
@@ -24,7 +28,8 @@ export type AssistantEvent =
   | { type: 'model-first-token' }
   | { type: 'reply-delta'; text: string }
   | { type: 'details-saved'; details: Record<string, unknown> }
-  | { type: 'call-ending' }
+  /** A tool asked the call to end, transfer or change language once the reply is spoken. */
+  | { type: 'call-action'; action: CallAction }
   | { type: 'tool-called'; name: string; arguments: unknown; result: string }
   | { type: 'usage-reported'; promptTokens: number; completionTokens: number };
 

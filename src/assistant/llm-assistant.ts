@@ -1,19 +1,23 @@
-import type { ChatMessage, ChatModel, ToolCall, ToolDefinition } from '../providers/chat-model.js';
+import type { ChatMessage, ChatModel, ToolCall } from '../providers/chat-model.js';
 import { describeDetails, missingDetails, type Assistant, type AssistantEvent, type AssistantTurnInput } from './assistant.js';
+import type { CallAction } from './call-tool.js';
 import type { AssistantProfile } from './profile.js';
+import type { ToolBox } from './tool-box.js';
 
 /** Model rounds one turn may take (a tool result needs a round to be spoken about). */
 const maxRounds = 3;
 
 export interface LlmAssistantOptions {
   chatModel: ChatModel;
+  /** The tools offered to the model (details, end_call, and whatever else the server enables). */
+  tools: ToolBox;
   /** Used when the profile names none. */
   defaultModel: string;
   /** Clock for "today", so the model can resolve "tomorrow" or "Friday". */
   now?: () => Date;
 }
 
-/** The assistant driven by a chat model with two tools: `save_details` and `end_call`. */
+/** The assistant driven by a chat model and the server's tools. */
 export class LlmAssistant implements Assistant {
   readonly mode = 'llm' as const;
 
@@ -21,9 +25,19 @@ export class LlmAssistant implements Assistant {
 
   async *respond(input: AssistantTurnInput): AsyncIterable<AssistantEvent> {
     const { profile } = input;
+    const { tools } = this.options;
     const details = { ...input.details };
+    const context = () => ({
+      profile,
+      callId: input.callId,
+      callerNumber: input.callerNumber,
+      language: input.language,
+      details,
+      abortSignal: input.abortSignal,
+    });
+    const extra = await tools.instructions({ ...context(), callerText: input.callerText });
     const messages: ChatMessage[] = [
-      { role: 'system', content: systemPrompt(profile, details, input.callerNumber, (this.options.now ?? (() => new Date()))()) },
+      { role: 'system', content: systemPrompt(profile, details, input.callerNumber, (this.options.now ?? (() => new Date()))(), extra) },
       ...input.history.map((line): ChatMessage =>
         line.speaker === 'caller' ? { role: 'user', content: line.text } : { role: 'assistant', content: line.text },
       ),
@@ -36,7 +50,7 @@ export class LlmAssistant implements Assistant {
       for await (const event of this.options.chatModel.stream({
         model: profile.chatModel ?? this.options.defaultModel,
         messages,
-        tools: assistantTools(profile),
+        tools: tools.definitions(profile),
         temperature: 0.4,
         maxTokens: 300,
         abortSignal: input.abortSignal,
@@ -59,78 +73,37 @@ export class LlmAssistant implements Assistant {
       messages.push({ role: 'assistant', content: text, toolCalls });
       let ending = false;
       for (const call of toolCalls) {
-        const { result, saved, endCall, parsed } = runAssistantTool(profile, details, call);
-        if (saved) {
-          Object.assign(details, saved);
-          yield { type: 'details-saved', details: saved };
+        const outcome = await tools.run(call, context());
+        if (outcome.saved) {
+          Object.assign(details, outcome.saved);
+          yield { type: 'details-saved', details: outcome.saved };
         }
-        yield { type: 'tool-called', name: call.name, arguments: parsed, result };
-        messages.push({ role: 'tool', toolCallId: call.id, content: result });
-        ending ||= endCall;
+        yield { type: 'tool-called', name: call.name, arguments: outcome.arguments, result: outcome.result };
+        messages.push({ role: 'tool', toolCallId: call.id, content: outcome.result });
+        if (outcome.action) {
+          yield { type: 'call-action', action: outcome.action };
+          ending ||= endsTurn(outcome.action);
+        }
       }
-      if (ending) {
-        yield { type: 'call-ending' };
-        return;
-      }
+      if (ending) return;
       // Text spoken alongside a tool call ends the turn; otherwise the model gets a round to say something about the result.
       if (text.trim()) return;
     }
   }
 }
 
-/** The tools every assistant offers its model: `save_details` and `end_call`. */
-export function assistantTools(profile: AssistantProfile): ToolDefinition[] {
-  const properties = Object.fromEntries(
-    profile.details.map((detail) => [
-      detail.name,
-      { type: detail.type === 'integer' ? 'integer' : 'string', description: detail.description },
-    ]),
-  );
-  return [
-    {
-      name: 'save_details',
-      description: 'Save details the caller has given. Call it as soon as you have any of them; later calls add to or correct earlier ones.',
-      parameters: { type: 'object', properties, additionalProperties: false },
-    },
-    {
-      name: 'end_call',
-      description: 'Hang up after your goodbye. Put the goodbye in your reply text in the same message.',
-      parameters: { type: 'object', properties: { reason: { type: 'string' } }, additionalProperties: false },
-    },
-  ];
+/** An end or a transfer closes the turn: the model's words so far are the last it says. */
+function endsTurn(action: CallAction): boolean {
+  return action.type === 'end-call' || action.type === 'transfer';
 }
 
-/** Runs one tool call against the call's details; the result text goes back to the model. */
-export function runAssistantTool(profile: AssistantProfile, details: Record<string, unknown>, call: ToolCall) {
-  let parsed: unknown;
-  try {
-    parsed = call.arguments.trim() ? JSON.parse(call.arguments) : {};
-  } catch {
-    return { result: 'error: arguments were not valid JSON', parsed: call.arguments, endCall: false };
-  }
-  if (call.name === 'end_call') return { result: 'ok, the call ends after your goodbye', parsed, endCall: true };
-  if (call.name !== 'save_details') return { result: `error: no tool named ${call.name}`, parsed, endCall: false };
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { result: 'error: expected an object of details', parsed, endCall: false };
-  }
-  const saved: Record<string, unknown> = {};
-  for (const detail of profile.details) {
-    const value = (parsed as Record<string, unknown>)[detail.name];
-    if (value === undefined || value === null || String(value).trim() === '') continue;
-    if (detail.type === 'integer') {
-      const number = typeof value === 'number' ? value : Number.parseInt(String(value), 10);
-      if (Number.isInteger(number) && number > 0) saved[detail.name] = number;
-    } else saved[detail.name] = String(value).trim().slice(0, 200);
-  }
-  const merged = { ...details, ...saved };
-  const missing = missingDetails(profile, merged).map((detail) => detail.name);
-  const result = missing.length
-    ? `saved. Still missing: ${missing.join(', ')}.`
-    : `saved. All details collected: ${describeDetails(profile, merged)}.`;
-  return { result, saved, parsed, endCall: false };
-}
-
-function systemPrompt(profile: AssistantProfile, details: Record<string, unknown>, callerNumber: string | undefined, now: Date): string {
+function systemPrompt(
+  profile: AssistantProfile,
+  details: Record<string, unknown>,
+  callerNumber: string | undefined,
+  now: Date,
+  extra: string,
+): string {
   const missing = missingDetails(profile, details).map((detail) => `${detail.name} (${detail.description})`);
   const collected = describeDetails(profile, details);
   return [
@@ -138,6 +111,7 @@ function systemPrompt(profile: AssistantProfile, details: Record<string, unknown
     `Today is ${now.toISOString().slice(0, 10)} (${now.toLocaleDateString('en-US', { weekday: 'long' })}).`,
     callerNumber ? `The caller's number is ${callerNumber}.` : '',
     profile.knowledge ? `Knowledge:\n${profile.knowledge}` : '',
+    extra,
     profile.details.length
       ? `Collected so far: ${collected || 'nothing'}. Still needed: ${missing.join('; ') || 'nothing'}.`
       : '',

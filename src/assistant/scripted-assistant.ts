@@ -34,12 +34,12 @@ export class ScriptedAssistant implements Assistant {
     const stillMissing = missingDetails(profile, details);
     if (stillMissing.length === 0 && profile.details.length > 0) {
       yield { type: 'reply-delta', text: profile.phrases.confirm.replace('{details}', describeDetails(profile, details)) };
-      yield { type: 'call-ending' };
+      yield { type: 'call-action', action: { type: 'end-call' } };
       return;
     }
     if (stillMissing.length === 0) {
       yield { type: 'reply-delta', text: profile.phrases.goodbye };
-      yield { type: 'call-ending' };
+      yield { type: 'call-action', action: { type: 'end-call' } };
       return;
     }
     const next = stillMissing[0];

@@ -368,6 +368,8 @@ export class CallEngine {
       let ending = false;
       for await (const event of assistant.respond({
         profile,
+        callId: call.call_id,
+        language: call.language,
         history,
         callerText,
         details,
@@ -395,8 +397,12 @@ export class CallEngine {
             usage.promptTokens += event.promptTokens;
             usage.completionTokens += event.completionTokens;
             break;
-          case 'call-ending':
-            ending = true;
+          case 'call-action':
+            if (event.action.type === 'end-call') ending = true;
+            else if (event.action.type === 'switch-language') {
+              await repository.updateCallState(call.call_id, { language: event.action.language });
+              call.language = event.action.language;
+            }
             break;
         }
       }

@@ -1,3 +1,4 @@
+import type { ToolBox } from '../assistant/tool-box.js';
 import type { Logger } from 'pino';
 import type { AudioStore } from '../audio/audio-store.js';
 import { EnergyVad } from '../audio/energy-vad.js';
@@ -21,6 +22,8 @@ export interface MediaStreamHubDeps {
   speechModel: SpeechModel;
   transcriptionModel: TranscriptionModel;
   realtimeModel?: RealtimeModel;
+  /** The tools realtime-mode calls offer their model (the engine's assistants have their own). */
+  tools: ToolBox;
   logger: Logger;
 }
 
@@ -73,6 +76,7 @@ export class MediaStreamHub {
             repository: this.deps.repository,
             renderer: this.deps.renderer,
             audioStore: this.deps.audioStore,
+            tools: this.deps.tools,
             realtimeModel: this.deps.realtimeModel,
             logger: this.deps.logger,
           },

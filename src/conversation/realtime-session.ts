@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { AudioStore } from '../audio/audio-store.js';
 import { OutboundAudio } from '../audio/outbound-audio.js';
 import { parseWav } from '../audio/wav.js';
-import { assistantTools, runAssistantTool } from '../assistant/llm-assistant.js';
 import type { AssistantProfile } from '../assistant/profile.js';
 import { missingDetails } from '../assistant/assistant.js';
+import type { ToolBox } from '../assistant/tool-box.js';
 import type { RealtimeEvent, RealtimeModel, RealtimeSession as ProviderSession } from '../providers/realtime-model.js';
 import type { CallRepository, TurnKind, TurnTiming } from '../storage/call-repository.js';
 import type { CallEngine, CallInfo } from './call-engine.js';
@@ -17,6 +17,7 @@ export interface RealtimeSessionDeps {
   renderer: SpeechRenderer;
   audioStore: AudioStore;
   realtimeModel: RealtimeModel;
+  tools: ToolBox;
   logger: Logger;
 }
 
@@ -52,6 +53,7 @@ export class RealtimeCall {
   private playing: (ReplyInProgress & { status: 'completed' | 'failed' }) | undefined;
   private callerTurn: { turnId: number } | undefined;
   private details: Record<string, unknown> = {};
+  private language: string;
   private ended = false;
   private finalMark: { name: string; heard: () => void } | undefined;
   private readonly log: Logger;
@@ -64,6 +66,7 @@ export class RealtimeCall {
     private readonly profile: AssistantProfile,
   ) {
     this.log = deps.logger.child({ callSid: call.callSid, mode: 'realtime' });
+    this.language = profile.language;
     this.outbound = new OutboundAudio({
       sink: { sendAudio: (frame) => connection.sendAudio(frame), sendMark: (name) => connection.sendMark(name), sendClear: () => connection.sendClear() },
     });
@@ -72,12 +75,13 @@ export class RealtimeCall {
   async start(): Promise<void> {
     const row = await this.deps.engine.registerCall(this.call);
     this.details = row.details;
+    this.language = row.language;
     this.seq = await this.deps.repository.nextTurnSeq(this.call.callSid);
     this.session = await this.deps.realtimeModel.connect({
       model: this.profile.stream.realtimeModel,
       voice: this.profile.voice,
       instructions: `${this.profile.systemPrompt}\n\nKnowledge:\n${this.profile.knowledge}`,
-      tools: assistantTools(this.profile),
+      tools: this.deps.tools.definitions(this.profile),
       language: this.profile.language.slice(0, 2),
       turnDetection: { silenceMs: this.profile.stream.endOfSpeechMs },
       abortSignal: this.abort.signal,
@@ -155,11 +159,15 @@ export class RealtimeCall {
       }
       case 'tool-called': {
         const reply = await this.replyFor(undefined);
-        const { result, saved, endCall, parsed } = runAssistantTool(this.profile, this.details, {
-          id: event.callId,
-          name: event.name,
-          arguments: event.arguments,
+        const { result, saved, action, arguments: parsed } = await this.deps.tools.run(event, {
+          profile: this.profile,
+          callId: this.call.callSid,
+          callerNumber: this.call.from,
+          language: this.language,
+          details: this.details,
+          abortSignal: this.abort.signal,
         });
+        const endCall = action?.type === 'end-call';
         if (saved) {
           this.details = await repository.mergeDetails(this.call.callSid, saved);
           if (missingDetails(this.profile, this.details).length === 0) await repository.updateCallState(this.call.callSid, { outcome: 'details-collected' });
