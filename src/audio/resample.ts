@@ -16,9 +16,11 @@ export interface Resampler {
 
 // The filter passes up to 85 % of the lower Nyquist frequency (3.4 kHz at
 // 8 kHz, the classic telephone band) and is down by `stopbandDb` at the lower
-// Nyquist frequency itself.
+// Nyquist frequency itself. 60 dB is enough for the phone: μ-law keeps speech
+// about 38 dB above its own quantisation noise, so aliases 60 dB down are
+// buried under the codec, and the filter is a quarter shorter than at 80 dB.
 const passbandFraction = 0.85;
-const stopbandDb = 80;
+const stopbandDb = 60;
 
 interface Polyphase {
   /** Upsampling factor. */

@@ -57,7 +57,7 @@ describe('TurnDetector', () => {
       {
         type: 'speech-ended',
         // 300 ms pre-roll + 1200 ms speech + 200 ms tail, at 16 kHz.
-        audio: 1700 * 16,
+        audio: 1700 * 8,
         speechMs: 1200,
         startedAtMs: 1000,
         lastVoicedAtMs: 2200,
@@ -67,17 +67,17 @@ describe('TurnDetector', () => {
     ]);
   });
 
-  it('hands over the words with their pre-roll, resampled to 16 kHz', async () => {
+  it('hands over the words with their pre-roll, at the caller’s 8 kHz', async () => {
     const events = await run(audio(['silence', 1000], ['speech', 500], ['silence', 800]), { preRollMs: 300 });
     const ended = events.find((event) => event.type === 'speech-ended');
-    expect(utteranceSampleRate).toBe(16000);
+    expect(utteranceSampleRate).toBe(8000);
     if (ended?.type !== 'speech-ended') throw new Error('no speech-ended');
-    const level = (fromMs: number, toMs: number) => Math.max(...ended.audio.subarray(fromMs * 16, toMs * 16).map(Math.abs));
+    const level = (fromMs: number, toMs: number) => Math.max(...ended.audio.subarray(fromMs * 8, toMs * 8).map(Math.abs));
     // The first 300 ms are the silence before the words, then the words, then the tail.
     expect(level(0, 290)).toBeLessThan(100);
     expect(level(310, 790)).toBeGreaterThan(10000);
     expect(level(810, 1000)).toBeLessThan(100);
-    expect(ended.audio.length).toBe((300 + 500 + 200) * 16);
+    expect(ended.audio.length).toBe((300 + 500 + 200) * 8);
   });
 
   it('ignores bursts shorter than minSpeechMs as backchannels', async () => {
@@ -115,7 +115,7 @@ describe('TurnDetector', () => {
     const events = await run(audio(['speech', 3000], ['silence', 800]), { maxUtteranceMs: 2000 });
     expect(summary(events)).toMatchObject([
       { type: 'speech-started' },
-      { type: 'speech-ended', truncated: true, atMs: 2000, audio: 2000 * 16 },
+      { type: 'speech-ended', truncated: true, atMs: 2000, audio: 2000 * 8 },
       { type: 'speech-started', startedAtMs: 2000 },
       { type: 'speech-ended', truncated: false, lastVoicedAtMs: 3000 },
     ]);

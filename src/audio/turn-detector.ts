@@ -38,8 +38,15 @@ export type TurnEvent =
       truncated: boolean;
     };
 
-/** Sample rate of the audio in `speech-ended`, what transcription models expect. */
-export const utteranceSampleRate = 16000;
+/**
+ * Sample rate of the audio in `speech-ended`: the caller's own. Transcription
+ * APIs take 8 kHz WAV and resample it themselves; upsampling here would add
+ * no information, only CPU and twice the bytes to upload.
+ */
+export const utteranceSampleRate = 8000;
+
+/** Keeps caller audio as it is (frames are reused, so they are copied). */
+const copying: Resampler = { push: (chunk) => chunk.slice(), flush: () => new Int16Array(0) };
 
 /** Settings a call may change as it goes, e.g. a longer `minSpeechMs` while the assistant talks. */
 export interface TurnTiming {
@@ -243,7 +250,7 @@ export class TurnDetector {
     // The words' audio starts `preRollMs` before the burst, as far as the history reaches.
     const start = Math.max(0, Math.round((startedAtMs * callerRate) / 1000) - this.preRollSamples, this.received - this.historyFill);
     this.utteranceStart = start;
-    this.utteranceResampler = createResampler(callerRate, utteranceSampleRate);
+    this.utteranceResampler = utteranceSampleRate === callerRate ? copying : createResampler(callerRate, utteranceSampleRate);
     this.utterance = [this.utteranceResampler.push(this.recent(start))];
   }
 

@@ -97,8 +97,9 @@ export class StreamReplyOutput implements ReplyOutput {
   /** Twilio echoed a mark of this reply after playing up to it. */
   markPlayed(name: string): void {
     if (!this.owns(name)) return;
+    // The stage is the first echo (the first piece heard whole); later ones would only cost a write each.
+    if (this.playedMarks.size === 0) this.deps.onTiming('mark_echoed_at', new Date());
     this.playedMarks.add(name);
-    this.deps.onTiming('mark_echoed_at', new Date());
     this.lastMarkPlayed?.();
   }
 

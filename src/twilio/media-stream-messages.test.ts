@@ -189,3 +189,32 @@ describe('outbound messages', () => {
     expect(parseServerMessage('{"event":"media","streamSid":"MZ1","media":{}}').ok).toBe(false);
   });
 });
+
+describe('media messages: the fast path accepts exactly what the schema accepts', () => {
+  const streamSid = `MZ${'a'.repeat(32)}`;
+  const good = { event: 'media', sequenceNumber: '3', streamSid, media: { track: 'inbound', chunk: '2', timestamp: '40', payload: '/////w==' } };
+  const variants: Array<[string, unknown, boolean]> = [
+    ['numbers as numbers', { ...good, sequenceNumber: 3, media: { ...good.media, chunk: 2, timestamp: 40 } }, true],
+    ['a negative count', { ...good, sequenceNumber: -1 }, false],
+    ['a fractional count', { ...good, media: { ...good.media, timestamp: 1.5 } }, false],
+    ['a bad stream sid', { ...good, streamSid: 'MZ123' }, false],
+    ['a long track', { ...good, media: { ...good.media, track: 'x'.repeat(33) } }, false],
+    ['non-base64 payload', { ...good, media: { ...good.media, payload: '***' } }, false],
+    ['media not an object', { ...good, media: 'x' }, false],
+    ['media an array', { ...good, media: [] }, false],
+    ['missing payload', { ...good, media: { track: 'inbound', chunk: '2', timestamp: '40' } }, false],
+  ];
+  it.each(variants)('%s', (_name, message, accepted) => {
+    const result = parseStreamMessage(JSON.stringify(message));
+    expect(result.ok).toBe(accepted);
+    // A refusal names the field, as the schema does.
+    if (!result.ok) expect(result.error).toMatch(/^(media|sequenceNumber|streamSid)/);
+  });
+  it('decodes a good frame', () => {
+    const result = parseStreamMessage(JSON.stringify(good));
+    expect(result).toEqual({
+      ok: true,
+      event: { type: 'caller-audio', streamSid, audio: new Uint8Array([255, 255, 255, 255]), timestampMs: 40, sequence: 3, chunk: 2, track: 'inbound' },
+    });
+  });
+});
