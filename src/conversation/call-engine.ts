@@ -8,6 +8,7 @@ import type { ReplyOutput, ReplyOutputContext } from './reply-output.js';
 import { ReplyWriter } from './reply-writer.js';
 import type { SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
+import { LiveReplies } from './live-replies.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /** Who is calling whom, as every webhook tells. */
@@ -29,6 +30,14 @@ export type CallerInput =
   | { kind: 'unclear'; reason: string }
   /** The call reached its maximum length. */
   | { kind: 'limit' };
+
+/** A turn as a webhook claimed it: the call it belongs to, and whether this request created it. */
+export interface ClaimedTurn {
+  turn: TurnRow;
+  call: CallRow;
+  /** False when Twilio retried the webhook and the turn already existed. */
+  created: boolean;
+}
 
 export interface ReplyProgress {
   turn: TurnRow;
@@ -74,6 +83,7 @@ const firstAnswerGraceMs = 5;
 export class CallEngine {
   private readonly turnsInFlight = new Map<string, Set<AbortController>>();
   private readonly producing = new Set<Promise<void>>();
+  private readonly live = new LiveReplies();
 
   constructor(private readonly deps: CallEngineDeps) {}
 
@@ -82,7 +92,7 @@ export class CallEngine {
   }
 
   /** Registers the call (once) and starts its greeting, turn 0. */
-  async startCall(info: CallInfo): Promise<TurnRow> {
+  async startCall(info: CallInfo): Promise<ClaimedTurn> {
     const call = await this.ensureCall(info);
     return this.claim(call, 0, 'greeting', undefined);
   }
@@ -91,7 +101,7 @@ export class CallEngine {
    * Starts turn `seq` (or the next one) with the caller's input. A retried
    * webhook for a turn already claimed gets that turn back, not a new one.
    */
-  async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<TurnRow> {
+  async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<ClaimedTurn> {
     const call = await this.ensureCall(info);
     const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
     return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input);
@@ -106,13 +116,14 @@ export class CallEngine {
     let graced = false;
     for (;;) {
       const ticket = this.deps.progress.listen(turnId);
-      const turn = await this.deps.repository.getTurn(turnId);
+      const live = this.live.get(turnId);
+      const turn = live ? live.turn : await this.deps.repository.getTurn(turnId);
       if (!turn) {
         ticket.cancel();
         return undefined;
       }
-      const done = turn.status !== 'processing';
-      const segments = await this.deps.repository.listSegments(turnId, fromSeq);
+      const done = live ? live.done : turn.status !== 'processing';
+      const segments = live ? live.segments.filter((segment) => segment.seq >= fromSeq) : await this.deps.repository.listSegments(turnId, fromSeq);
       const remaining = deadline - Date.now();
       if (segments.length > 0 && !done && !graced) {
         // The turn often completes right after its last piece: a moment's wait saves Twilio a redirect.
@@ -162,16 +173,22 @@ export class CallEngine {
     });
   }
 
-  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<TurnRow> {
+  /** The turn and its call when this instance is producing it (or just did): no need to read them back. */
+  liveTurn(turnId: number): { turn: TurnRow; call: CallRow } | undefined {
+    return this.live.get(turnId);
+  }
+
+  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<ClaimedTurn> {
     const { turn, created } = await this.claimRow(call, seq, kind, input);
     if (created) {
+      this.live.started(call, turn);
       const production = this.produce(call, turn, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
         this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
       });
       this.producing.add(production);
       void production.finally(() => this.producing.delete(production));
     }
-    return turn;
+    return { turn, call, created };
   }
 
   private claimRow(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined) {
@@ -224,6 +241,7 @@ export class CallEngine {
         progress: this.deps.progress,
         pipelined: this.deps.settings.pipelinedReplies,
         onRenderError: context.onRenderError,
+        onSegmentStored: (segment) => this.live.segmentStored(segment),
       },
       { callId: call.call_id, turnId: turn.turn_id },
       this.profileFor(call),
@@ -294,7 +312,7 @@ export class CallEngine {
       const { spokenText, ttsCharacters, interruptedAtMs } = await writer.finish();
       const status = errors.some((error) => error.code !== 'tts_failed') ? 'failed' : 'completed';
       const completedAt = new Date();
-      await repository.finishTurn(turn.turn_id, {
+      const finished = await repository.finishTurn(turn.turn_id, {
         assistantText: spokenText,
         action,
         status,
@@ -306,7 +324,10 @@ export class CallEngine {
         ttsCharacters,
         completedAt,
         interruptedAtMs,
+        timings: { llm_first_token_at: usage.firstTokenAt, first_text_at: writer.firstTextAt, first_audio_at: writer.firstAudioAt },
       });
+      if (finished) this.live.finished(finished);
+      else this.live.abandoned(turn.turn_id);
       const since = (at: Date | undefined) => (at ? at.getTime() - turn.received_at.getTime() : undefined);
       this.deps.metrics?.turnFinished({
         kind: turn.kind,
@@ -324,6 +345,7 @@ export class CallEngine {
     } catch (error) {
       // Storage itself failed: record what can be recorded; the webhook answers with its own fallback.
       logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn could not be completed');
+      this.live.abandoned(turn.turn_id);
       await repository
         .finishTurn(turn.turn_id, {
           assistantText: '',
@@ -379,7 +401,6 @@ export class CallEngine {
         switch (event.type) {
           case 'model-first-token':
             usage.firstTokenAt = new Date();
-            await repository.markTurnTiming(turn.turn_id, 'llm_first_token_at', usage.firstTokenAt);
             break;
           case 'reply-delta':
             writer.append(event.text);

@@ -1,5 +1,5 @@
 import type { AssistantProfile } from '../assistant/profile.js';
-import type { CallRepository } from '../storage/call-repository.js';
+import type { CallRepository, SegmentRow } from '../storage/call-repository.js';
 import { SpeechChunker } from './speech-chunker.js';
 import type { RenderedSpeech, SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
@@ -15,6 +15,8 @@ export interface ReplyWriterDeps {
   onRenderError: (error: unknown, text: string) => void;
   /** `false`: hold the whole reply and synthesize it in one piece at the end. */
   pipelined: boolean;
+  /** Told of each piece once it is stored, before waiting requests are woken. */
+  onSegmentStored?: (segment: SegmentRow) => void;
 }
 
 /**
@@ -31,7 +33,6 @@ export class ReplyWriter implements ReplyOutput {
   private running = 0;
   private readonly queue: Array<() => void> = [];
   private charactersSynthesized = 0;
-  private firstTextMarked = false;
   private held = '';
   /** When the first piece's text was complete, and when its audio was playable. */
   firstTextAt?: Date;
@@ -80,19 +81,16 @@ export class ReplyWriter implements ReplyOutput {
 
   private enqueue(text: string, cached: boolean): void {
     const seq = this.segmentCount++;
-    if (!this.firstTextMarked) {
-      this.firstTextMarked = true;
-      this.firstTextAt = new Date();
-      void this.deps.repository.markTurnTiming(this.turn.turnId, 'first_text_at', this.firstTextAt).catch(() => {});
-    }
+    // Stage times are stored with the finished turn, not one statement each.
+    this.firstTextAt ??= new Date();
     const rendered = this.withSlot(() => this.render(text, cached));
     this.written = this.written.then(async () => {
       const speech = await rendered;
-      await this.deps.repository.addSegment(this.turn.turnId, seq, text, speech.kind === 'audio' ? speech.audioId : null);
-      if (seq === 0) {
-        this.firstAudioAt = new Date();
-        await this.deps.repository.markTurnTiming(this.turn.turnId, 'first_audio_at', this.firstAudioAt);
-      }
+      const audioId = speech.kind === 'audio' ? speech.audioId : null;
+      const readyAt = await this.deps.repository.addSegment(this.turn.turnId, seq, text, audioId);
+      if (seq === 0) this.firstAudioAt = new Date();
+      const filename = speech.kind === 'audio' ? speech.filename : null;
+      this.deps.onSegmentStored?.({ turn_id: this.turn.turnId, seq, text, audio_id: audioId, filename, ready_at: readyAt ?? new Date() });
       this.spoken.push(text);
       this.deps.progress.notify(this.turn.turnId);
     });

@@ -119,6 +119,8 @@ export interface TurnOutcome {
   completedAt: Date;
   /** Milliseconds of the reply the caller heard before speaking over it. */
   interruptedAtMs?: number;
+  /** Stage times known when the turn ends, written with it (a timestamp already set is kept). */
+  timings?: Partial<Record<'llm_first_token_at' | 'first_text_at' | 'first_audio_at', Date>>;
 }
 
 export type TurnTiming =
@@ -254,27 +256,35 @@ export class CallRepository {
     await this.db.query(`UPDATE turns SET ${column} = COALESCE(${column}, $2) WHERE turn_id = $1`, [turnId, at]);
   }
 
-  async finishTurn(turnId: number, outcome: TurnOutcome): Promise<void> {
-    await this.db.query(
+  /** Stores the turn's outcome in one statement and returns the finished row. */
+  async finishTurn(turnId: number, outcome: TurnOutcome): Promise<TurnRow | undefined> {
+    const { rows } = await this.db.query<TurnRow>(
       `UPDATE turns SET assistant_text = $2, action = $3, status = $4, error_code = $5, error_message = $6,
          tool_calls = $7::jsonb, prompt_tokens = $8, completion_tokens = $9, tts_characters = $10, completed_at = $11,
-         interrupted = $12, interrupted_at_ms = $13
-       WHERE turn_id = $1`,
+         interrupted = $12, interrupted_at_ms = $13,
+         llm_first_token_at = COALESCE(llm_first_token_at, $14), first_text_at = COALESCE(first_text_at, $15),
+         first_audio_at = COALESCE(first_audio_at, $16)
+       WHERE turn_id = $1
+       RETURNING *`,
       [
         turnId, outcome.assistantText, outcome.action, outcome.status, outcome.errorCode ?? null,
         outcome.errorMessage ?? null, JSON.stringify(outcome.toolCalls), outcome.promptTokens,
         outcome.completionTokens, outcome.ttsCharacters, outcome.completedAt,
         outcome.interruptedAtMs !== undefined, outcome.interruptedAtMs === undefined ? null : Math.round(outcome.interruptedAtMs),
+        outcome.timings?.llm_first_token_at ?? null, outcome.timings?.first_text_at ?? null, outcome.timings?.first_audio_at ?? null,
       ],
     );
+    return rows[0];
   }
 
-  async addSegment(turnId: number, seq: number, text: string, audioId: string | null): Promise<void> {
-    await this.db.query(
+  /** Stores a playable piece; returns when it became ready (undefined if the piece was already there). */
+  async addSegment(turnId: number, seq: number, text: string, audioId: string | null): Promise<Date | undefined> {
+    const { rows } = await this.db.query<{ ready_at: Date }>(
       `INSERT INTO reply_segments (turn_id, seq, text, audio_id) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (turn_id, seq) DO NOTHING`,
+       ON CONFLICT (turn_id, seq) DO NOTHING RETURNING ready_at`,
       [turnId, seq, text, audioId],
     );
+    return rows[0]?.ready_at;
   }
 
   async listSegments(turnId: number, fromSeq = 0): Promise<SegmentRow[]> {

@@ -42,10 +42,13 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
 
   const sendTwiml = (reply: FastifyReply, twiml: string) => reply.code(200).type('text/xml; charset=utf-8').send(twiml);
 
-  /** Answers with whatever of the turn's reply is ready, then tells Twilio what comes next. */
+  /**
+   * Answers with whatever of the turn's reply is ready, then tells Twilio what
+   * comes next. A retried webhook gets the answer kept from its first attempt:
+   * keeping is first-writer-wins, so the retry composes an answer and is handed
+   * the kept one instead (composing again is cheap once the pieces are there).
+   */
   const answerTurn = async (reply: FastifyReply, routes: RouteSet, turn: TurnRow, fromSeq: number, profile: AssistantProfile) => {
-    const kept = await services.repository.findResponse(turn.turn_id, fromSeq);
-    if (kept) return sendTwiml(reply, kept);
     const answer = await composeAnswer(routes, turn, fromSeq, profile);
     // Only answers that say something final are kept: a "still thinking" pause must not be replayed once the reply is ready.
     if (!answer.final) return sendTwiml(reply, answer.twiml);
@@ -114,7 +117,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
         }),
       );
     }
-    const turn = await engine.startCall(info);
+    const { turn } = await engine.startCall(info);
     return answerTurn(reply, routes, turn, 0, profile);
   };
 
@@ -150,15 +153,12 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       if (!params.success) return invalid(reply, request, firstIssue(params.error));
       const { turn: seq } = turnQuerySchema.parse(request.query ?? {});
       const info = callInfo(params.data);
-      const profile = await profileOf(services, params.data);
-      let turn: TurnRow;
       if (isCallMe && seq === undefined && params.data.SpeechResult === undefined && params.data.Digits === undefined) {
         // CallMe's single webhook: the first request of a call is the greeting.
-        return answerNewCall(reply, routes, info, profile);
-      } else {
-        turn = await engine.takeTurn(info, seq, callerInput(params.data));
+        return answerNewCall(reply, routes, info, await profileOf(services, params.data));
       }
-      return answerTurn(reply, routes, turn, 0, profile);
+      const { turn, call } = await engine.takeTurn(info, seq, callerInput(params.data));
+      return answerTurn(reply, routes, turn, 0, engine.profileFor(call, params.data.To));
     }));
 
     app.post(routes.continuation, { preHandler: guard }, safely(routes, async (request, reply) => {
@@ -166,11 +166,14 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       const query = continueQuerySchema.safeParse(request.query ?? {});
       if (!params.success) return invalid(reply, request, firstIssue(params.error));
       if (!query.success) return invalid(reply, request, 'turn and from must be whole numbers');
-      const turn = await services.repository.getTurn(query.data.turn);
+      // The turn and call are in memory when this instance produces the reply (the usual case).
+      const live = engine.liveTurn(query.data.turn);
+      const turn = live?.turn ?? (await services.repository.getTurn(query.data.turn));
       if (!turn || turn.call_id !== params.data.CallSid) {
         return reply.code(404).send({ error: { code: 'not_found', message: 'no such turn for this call', requestId: request.id } });
       }
-      return answerTurn(reply, routes, turn, query.data.from, await profileOf(services, params.data));
+      const profile = live ? engine.profileFor(live.call, params.data.To) : await profileOf(services, params.data);
+      return answerTurn(reply, routes, turn, query.data.from, profile);
     }));
 
     app.post(routes.streamEnded, { preHandler: guard }, safely(routes, async (request, reply) => {
@@ -183,7 +186,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
       // The stream ended before the conversation did (it broke, or never opened): carry on over webhooks.
       request.log.warn({ callSid: params.data.CallSid }, 'media stream ended early; continuing the call over webhooks');
       const nextSeq = (last?.seq ?? -1) + 1;
-      if (!last) return answerTurn(reply, routes, await engine.startCall(callInfo(params.data)), 0, profile);
+      if (!last) return answerTurn(reply, routes, (await engine.startCall(callInfo(params.data))).turn, 0, profile);
       // The stream may have apologised already before it closed; then the call just listens.
       if (last.assistant_text?.includes(profile.phrases.apology)) {
         return sendTwiml(reply, replyTwiml({ profile, segments: [], audioUrl: url, next: listen(routes, nextSeq) }));

@@ -1,0 +1,53 @@
+import type { CallRow, SegmentRow, TurnRow } from '../storage/call-repository.js';
+
+/** A turn this instance is producing (or produced moments ago), as stored. */
+export interface LiveReply {
+  call: CallRow;
+  /** The row as claimed, then as finished. */
+  turn: TurnRow;
+  /** Pieces stored so far, in spoken order. */
+  segments: SegmentRow[];
+  done: boolean;
+}
+
+/** How long a finished reply stays in memory: Twilio's retries and continuations come within seconds. */
+const keepFinishedMs = 60_000;
+
+/**
+ * What this instance has written about the turns it produces, kept in memory
+ * so the webhook requests waiting on them need not read it back. Entries are
+ * added only after the database write succeeded, so they never say more than
+ * the database; a request served by another instance reads the database.
+ */
+export class LiveReplies {
+  private readonly replies = new Map<number, LiveReply>();
+
+  started(call: CallRow, turn: TurnRow): void {
+    this.replies.set(turn.turn_id, { call, turn, segments: [], done: false });
+  }
+
+  segmentStored(segment: SegmentRow): void {
+    this.replies.get(segment.turn_id)?.segments.push(segment);
+  }
+
+  finished(turn: TurnRow): void {
+    const reply = this.replies.get(turn.turn_id);
+    if (!reply) return;
+    reply.turn = turn;
+    reply.done = true;
+    setTimeout(() => this.replies.delete(turn.turn_id), keepFinishedMs).unref();
+  }
+
+  /** Forgets a turn whose outcome could not be stored: readers go to the database. */
+  abandoned(turnId: number): void {
+    this.replies.delete(turnId);
+  }
+
+  get(turnId: number): LiveReply | undefined {
+    return this.replies.get(turnId);
+  }
+
+  get size(): number {
+    return this.replies.size;
+  }
+}
