@@ -89,6 +89,15 @@ describe('resamplePcm16', () => {
     expect(amplitudeAt(output, 2000, 8000)).toBeLessThan(10000 * 10 ** (-30 / 20));
   });
 
+  it('keeps every alias that would land in the telephone band 55 dB down (24 kHz → 8 kHz)', () => {
+    // 4.6–8 kHz folds onto 0–3.4 kHz; 4–4.6 kHz may fold onto 3.4–4 kHz, which carries no speech.
+    for (const frequency of [4700, 5200, 6000, 7000, 8500, 11000]) {
+      const alias = Math.abs(((frequency + 4000) % 8000) - 4000);
+      const output = middle(resamplePcm16(sine(frequency, 24000, 1, 10000), 24000, 8000), 800);
+      expect(20 * Math.log10(amplitudeAt(output, alias, 8000) / 10000), `${frequency} Hz → ${alias} Hz`).toBeLessThan(-55);
+    }
+  });
+
   it('suppresses a 5 kHz tone going from 16 kHz to 8 kHz', () => {
     const output = middle(resamplePcm16(sine(5000, 16000, 1, 10000), 16000, 8000), 800);
     expect(20 * Math.log10(rms(output) / (10000 / Math.SQRT2))).toBeLessThan(-30);

@@ -15,8 +15,8 @@ export interface Resampler {
 }
 
 // The filter passes up to 85 % of the lower Nyquist frequency (3.4 kHz at
-// 8 kHz, the classic telephone band) and is down by `stopbandDb` at the lower
-// Nyquist frequency itself. 60 dB is enough for the phone: μ-law keeps speech
+// 8 kHz, the classic telephone band) and is down by `stopbandDb` from the
+// frequency whose alias would land on the passband (4.6 kHz at 8 kHz). 60 dB is enough for the phone: μ-law keeps speech
 // about 38 dB above its own quantisation noise, so aliases 60 dB down are
 // buried under the codec, and the filter is a quarter shorter than at 80 dB.
 const passbandFraction = 0.85;
@@ -60,7 +60,11 @@ function designPolyphase(fromRate: number, toRate: number): Polyphase {
   const nyquist = Math.min(fromRate, toRate) / 2;
   // Frequencies in cycles per upsampled sample.
   const passEdge = (passbandFraction * nyquist) / upsampledRate;
-  const stopEdge = nyquist / upsampledRate;
+  // The stopband starts where aliases (or images) would reach the passband:
+  // whatever lies between the Nyquist frequency and this edge folds onto
+  // the band between the passband and Nyquist, which carries no speech.
+  // Twice the transition of stopping at Nyquist itself, so half the taps.
+  const stopEdge = (2 * nyquist - passbandFraction * nyquist) / upsampledRate;
   const cutoff = (passEdge + stopEdge) / 2;
   const transition = 2 * Math.PI * (stopEdge - passEdge);
   // Kaiser's estimates for window shape and length.
