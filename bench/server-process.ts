@@ -30,6 +30,8 @@ export interface StartServerOptions {
   databaseUrl?: string;
   /** Folder for V8 CPU profiles of the server (`--cpu-prof`), written when it stops. */
   cpuProfileDir?: string;
+  /** Variables set last, over the bench's own (several instances share `DATABASE_URL`, `PUBLIC_URL`, `AUDIO_DIR`). */
+  env?: Record<string, string>;
 }
 
 const authToken = 'bench-twilio-auth-token';
@@ -68,6 +70,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
       AUDIO_RETENTION: 'delete',
       PIPELINED_REPLIES: String(options.pipelined),
       ...(database ? { DATABASE_URL: database.url } : {}),
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

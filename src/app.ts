@@ -1,9 +1,26 @@
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
-import { DiskAudioStore } from './audio/disk-audio-store.js';
+import type { Logger } from 'pino';
+import { openAudioStore } from './audio/open-audio-store.js';
+import { OutboundCallRepository } from './outbound/outbound-call-repository.js';
+import { OutboundDialer } from './outbound/outbound-dialer.js';
+import { outboundContext } from './outbound/outbound-tools.js';
+import { RecordingArchive } from './recordings/recording-archive.js';
+import { RecordingRepository } from './recordings/recording-repository.js';
+import { TransferRepository } from './transfer/transfer-repository.js';
+import { transferTools } from './transfer/transfer-tools.js';
+import { TwilioTelephonyApi } from './twilio/twilio-telephony-api.js';
 import { detailTools } from './assistant/detail-tools.js';
 import { LlmAssistant } from './assistant/llm-assistant.js';
 import { ToolBox } from './assistant/tool-box.js';
+import { KnowledgeBase } from './knowledge/knowledge-base.js';
+import { KnowledgeRepository } from './knowledge/knowledge-repository.js';
+import { knowledgeTools } from './knowledge/knowledge-tools.js';
+import { languageTools } from './languages/language-tools.js';
+import { CallerRecognition, callerRecognitionToolkit } from './reservations/caller-recognition.js';
+import { ReservationBook } from './reservations/reservation-book.js';
+import { reservationTools } from './reservations/reservation-tools.js';
+import { ReservationRepository } from './storage/reservation-repository.js';
+import { OpenAIEmbeddingModel } from './providers/openai-embedding-model.js';
 import { loadProfiles } from './assistant/profile.js';
 import { ScriptedAssistant } from './assistant/scripted-assistant.js';
 import type { Config } from './config.js';
@@ -15,12 +32,14 @@ import { createOpenAIClient } from './providers/openai-client.js';
 import { OpenAIChatModel } from './providers/openai-chat-model.js';
 import { OpenAISpeechModel } from './providers/openai-speech-model.js';
 import { OpenAITranscriptionModel } from './providers/openai-transcription-model.js';
+import { callRetryPolicy } from './providers/retry-policy.js';
 import { OpenAIRealtimeModel } from './providers/openai-realtime-model.js';
 import { MediaStreamHub } from './conversation/media-stream-hub.js';
+import { createLogger } from './observability/create-logger.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import type { Services } from './services.js';
-import { CallRepository } from './storage/call-repository.js';
+import { ResilientCallRepository } from './storage/resilient-call-repository.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Database } from './storage/database.js';
 import { ensureDevAuthToken } from './twilio/dev-auth-token.js';
@@ -34,43 +53,63 @@ export interface App {
 
 /** Model calls a turn may spend before the caller hears an apology instead. */
 const turnTimeoutMarginMs = 2_000;
+/** How long shutdown waits for writes queued during a database outage (the process is killed after 20 s). */
+const shutdownWriteWaitMs = 10_000;
 
 /** Builds every service from the configuration and the HTTP server on top (config → database → providers → server). */
 export async function createApp(config: Config, options: { logger?: Logger; database?: Database } = {}): Promise<App> {
-  const logger =
-    options.logger ??
-    pino({
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-twilio-signature"]', '*.apiKey', '*.authToken'], censor: '[redacted]' },
-    });
+  const logger = options.logger ?? createLogger(config);
   const profiles = await loadProfiles(config.assistant.profilesDir, config.assistant.profile);
   const database = options.database ?? await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     onError: (error) => logger.error({ err: error }, 'database connection error'),
   });
-  const repository = new CallRepository(database);
-  const audioStore = new DiskAudioStore(config.audioDir);
+  // Calls in progress outlive a database restart: their writes wait in memory and are replayed in order.
+  const repository = new ResilientCallRepository(database, { logger });
+  const audioStore = openAudioStore(config.audioStore, config.audioDir);
 
   const openai = config.openai.apiKey
     ? createOpenAIClient({
         apiKey: config.openai.apiKey,
         baseURL: config.openai.baseUrl ?? 'https://api.openai.com/v1',
         timeoutMs: config.openai.timeoutMs,
-        maxRetries: 1,
+        // The models retry (callRetryPolicy): the SDK's own retries sleep through any Retry-After, deaf to aborts.
+        maxRetries: 0,
       })
     : undefined;
-  const chatModel = openai ? new OpenAIChatModel({ client: openai, idleTimeoutMs: config.openai.timeoutMs }) : undefined;
-  const speechModel = openai ? new OpenAISpeechModel({ client: openai, idleTimeoutMs: config.openai.timeoutMs }) : undefined;
+  const providerTiming = { idleTimeoutMs: config.openai.timeoutMs, retry: callRetryPolicy };
+  const chatModel = openai ? new OpenAIChatModel({ client: openai, ...providerTiming }) : undefined;
+  const speechModel = openai ? new OpenAISpeechModel({ client: openai, ...providerTiming }) : undefined;
 
   const metrics = new Metrics({ activeCalls: () => repository.countActiveCalls() });
+  repository.journal.registerMetrics(metrics.registry);
   const renderer = new SpeechRenderer({ speechModel, audioStore, repository });
-  const tools = new ToolBox([detailTools]);
+  const knowledge = new KnowledgeBase({
+    repository: new KnowledgeRepository(database),
+    embeddingModel: openai && config.openai.embeddingModel ? new OpenAIEmbeddingModel({ client: openai }) : undefined,
+    embeddingModelName: config.openai.embeddingModel,
+    logger,
+  });
+  for (const report of await knowledge.load(profiles.all)) logger.info(report, 'knowledge loaded');
+  const transcriptionModel = openai ? new OpenAITranscriptionModel({ client: openai, timeoutMs: config.openai.timeoutMs, retry: callRetryPolicy }) : undefined;
+  const reservationRepository = new ReservationRepository(database);
+  const reservationBook = new ReservationBook(reservationRepository);
+  const callerRecognition = new CallerRecognition(reservationRepository);
+  // Twilio's REST API (outbound calls, recording downloads) needs the account's SID and token.
+  const telephony =
+    config.twilio.accountSid && config.twilio.authToken
+      ? new TwilioTelephonyApi({ accountSid: config.twilio.accountSid, authToken: config.twilio.authToken, apiBaseUrl: config.twilio.apiBaseUrl })
+      : undefined;
+  const transfers = new TransferRepository(database);
+  const outboundCalls = new OutboundCallRepository(database);
+  const outboundDialer = new OutboundDialer({ calls: outboundCalls, profiles, telephony, publicUrl: config.publicUrl, fromNumber: config.twilio.phoneNumber, logger });
+  const tools = new ToolBox([detailTools, knowledgeTools(knowledge), languageTools, reservationTools(reservationBook), callerRecognitionToolkit(callerRecognition), transferTools, outboundContext(outboundDialer)]);
   const engine = new CallEngine({
     repository,
     profiles,
     llmAssistant: chatModel ? new LlmAssistant({ chatModel, tools, defaultModel: config.openai.chatModel }) : undefined,
-    scriptedAssistant: new ScriptedAssistant(),
+    scriptedAssistant: new ScriptedAssistant({ reservations: reservationBook }),
     renderer,
     progress: new TurnProgress(),
     settings: {
@@ -82,6 +121,9 @@ export async function createApp(config: Config, options: { logger?: Logger; data
     },
     logger,
     metrics,
+    callerRecognition,
+    openingLine: (call) => outboundDialer.openingLine(call),
+    transfers,
   });
   const streams =
     openai && speechModel
@@ -91,17 +133,23 @@ export async function createApp(config: Config, options: { logger?: Logger; data
           renderer,
           audioStore,
           speechModel,
-          transcriptionModel: new OpenAITranscriptionModel({ client: openai }),
+          transcriptionModel: transcriptionModel!,
           realtimeModel: new OpenAIRealtimeModel({ client: openai }),
           tools,
           logger,
         })
       : undefined;
   const statusRecorder = new CallStatusRecorder({ repository, engine, audioStore, retention: config.audioRetention, logger });
+  const recordingRepository = new RecordingRepository(database);
+  const recordings = new RecordingArchive({
+    recordings: recordingRepository, repository, audioStore, telephony, accountSid: config.twilio.accountSid, retention: config.audioRetention, logger,
+  });
   const twilioAuthToken = config.twilio.authToken ?? (await ensureDevAuthToken(config.dataDir));
 
   const services: Services = {
     config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken, metrics, streams,
+    knowledge, transcriptionModel,
+    telephony, recordings, recordingRepository, transfers, outboundCalls, outboundDialer,
   };
   const server = await buildServer(services);
   const sweeper = setInterval(() => {
@@ -119,6 +167,8 @@ export async function createApp(config: Config, options: { logger?: Logger; data
         streams?.closeAll();
         await server.close();
         await engine.drain();
+        await recordings.settle();
+        await repository.flushWrites(shutdownWriteWaitMs);
         await database.close();
       })()),
   };

@@ -31,6 +31,11 @@ const retention = z.preprocess(
 
 export type AudioRetention = { kind: 'delete' } | { kind: 'forever' } | { kind: 'days'; days: number };
 
+/** `AUDIO_STORE` and, for `s3`, the bucket (`S3_*`); keys left unset fall back to the AWS SDK's usual credential sources. */
+export type AudioStoreConfig =
+  | { kind: 'disk' }
+  | { kind: 's3'; bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
+
 const environmentSchema = z.object({
   PORT: integer(8000, 1, 65535),
   HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
@@ -57,12 +62,24 @@ const environmentSchema = z.object({
     z.string().regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number such as +15551234567').optional(),
   ),
   TWILIO_VALIDATE_SIGNATURE: booleanFlag(true),
+  TWILIO_API_BASE_URL: z.preprocess(
+    emptyToUndefined,
+    z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:8200' }).transform((value) => value.replace(/\/+$/, '')).optional(),
+  ),
+  AUDIO_STORE: z.preprocess(emptyToUndefined, z.enum(['disk', 's3']).default('disk')),
+  S3_BUCKET: optionalString,
+  S3_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional()),
+  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_FORCE_PATH_STYLE: booleanFlag(false),
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: z.preprocess(
     emptyToUndefined,
     z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:11434/v1' }).optional(),
   ),
   OPENAI_CHAT_MODEL: z.preprocess(emptyToUndefined, z.string().default('gpt-4o-mini')),
+  OPENAI_EMBEDDING_MODEL: z.preprocess(emptyToUndefined, z.string().trim().default('text-embedding-3-small')),
   OPENAI_TIMEOUT_MS: integer(15000, 500, 120000),
   API_TOKEN: optionalString,
   ASSISTANT_PROFILE: z.preprocess(emptyToUndefined, z.string().default('restaurant')),
@@ -73,6 +90,8 @@ const environmentSchema = z.object({
   AUDIO_RETENTION: retention,
   PIPELINED_REPLIES: booleanFlag(true),
   MAX_CALLS_PER_NUMBER_PER_HOUR: integer(20, 1, 100000),
+  RATE_LIMIT_PER_MINUTE: integer(120, 0, 1000000),
+  TTS_RATE_LIMIT_PER_MINUTE: integer(60, 0, 1000000),
   ADMIN_TOKEN: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'expected at least 16 characters (e.g. `openssl rand -hex 24`)').optional()),
   ADMIN_USERNAME: z.preprocess(emptyToUndefined, z.string().trim().regex(/^[^:\s]{1,64}$/, 'expected 1 to 64 characters without spaces or ":"').optional()),
   ADMIN_PASSWORD: z.preprocess(emptyToUndefined, z.string().min(10, 'expected at least 10 characters').optional()),
@@ -83,6 +102,9 @@ const environmentSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
 }).superRefine((env, context) => {
+  if (env.AUDIO_STORE === 's3' && env.S3_BUCKET === undefined) {
+    context.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'AUDIO_STORE=s3 needs a bucket' });
+  }
   // A username without a password (or the reverse) would silently leave the dashboard open to this machine only.
   if ((env.ADMIN_USERNAME === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
     const missing = env.ADMIN_USERNAME === undefined ? 'ADMIN_USERNAME' : 'ADMIN_PASSWORD';
@@ -106,14 +128,28 @@ export interface Config {
     authToken?: string;
     phoneNumber?: string;
     validateSignature: boolean;
+    /**
+     * `TWILIO_API_BASE_URL`: where REST requests (outbound calls, recording
+     * downloads) go instead of https://api.twilio.com; only for a local fake.
+     */
+    apiBaseUrl?: string;
   };
+  /** Where audio is kept: `AUDIO_DIR` on disk, or an S3-compatible bucket. */
+  audioStore: AudioStoreConfig;
   openai: {
     apiKey?: string;
     baseUrl?: string;
     chatModel: string;
     timeoutMs: number;
+    /** Embeds knowledge chunks and questions; `undefined` (`OPENAI_EMBEDDING_MODEL=none`) searches knowledge by full text. */
+    embeddingModel?: string;
   };
   apiToken?: string;
+  /**
+   * Requests a minute one client address may make (0: no limit): `perMinute`
+   * to `/api/*`, `/mvp/*`, `/dashboard/*` and `/metrics`, `ttsPerMinute` to `/tts/stream`.
+   */
+  rateLimits: { perMinute: number; ttsPerMinute: number };
   assistant: {
     profile: string;
     profilesDir: string;
@@ -182,14 +218,29 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
       authToken: env.TWILIO_AUTH_TOKEN,
       phoneNumber: env.TWILIO_PHONE_NUMBER,
       validateSignature: env.TWILIO_VALIDATE_SIGNATURE,
+      apiBaseUrl: env.TWILIO_API_BASE_URL,
     },
+    audioStore:
+      env.AUDIO_STORE === 's3'
+        ? {
+            kind: 's3',
+            bucket: env.S3_BUCKET!,
+            endpoint: env.S3_ENDPOINT,
+            region: env.S3_REGION,
+            accessKeyId: env.S3_ACCESS_KEY_ID,
+            secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+            forcePathStyle: env.S3_FORCE_PATH_STYLE,
+          }
+        : { kind: 'disk' },
     openai: {
       apiKey: env.OPENAI_API_KEY,
       baseUrl: env.OPENAI_BASE_URL,
       chatModel: env.OPENAI_CHAT_MODEL,
       timeoutMs: env.OPENAI_TIMEOUT_MS,
+      embeddingModel: env.OPENAI_EMBEDDING_MODEL === 'none' ? undefined : env.OPENAI_EMBEDDING_MODEL,
     },
     apiToken: env.API_TOKEN,
+    rateLimits: { perMinute: env.RATE_LIMIT_PER_MINUTE, ttsPerMinute: env.TTS_RATE_LIMIT_PER_MINUTE },
     assistant: {
       profile: env.ASSISTANT_PROFILE,
       profilesDir: env.PROFILES_DIR,

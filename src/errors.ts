@@ -4,6 +4,8 @@ export const errorStatuses = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  /** The request is valid but the state does not allow it (a full time slot, a cancelled reservation). */
+  conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

@@ -4,11 +4,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { registerAdminRoutes } from './admin/admin-routes.js';
 import { registerAudioRoutes } from './http/audio-routes.js';
+import { CallLogController, isTwilioRoute, registerCallSidBinding } from './http/call-log-controller.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerHealthRoutes } from './http/health-routes.js';
+import { registerRateLimits } from './http/rate-limits.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerTtsRoutes } from './http/tts-routes.js';
 import type { Services } from './services.js';
 import { registerWebhookRoutes } from './twilio/webhook-routes.js';
+import { registerTelephonyRoutes } from './twilio/telephony-routes.js';
 import { registerMediaStreamRoute } from './twilio/media-stream-route.js';
 
 /** Builds the HTTP server with every route; it does not listen. */
@@ -21,25 +25,33 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    logController: new CallLogController(),
   });
+  registerSecurityHeaders(app, { publicUrl: services.config.publicUrl });
+  await registerRateLimits(app, services.config.rateLimits);
+  registerCallSidBinding(app);
   // Twilio posts its webhooks as forms; a repeated field becomes an array, which the schemas handle.
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   // Twilio's media messages are small JSON texts; anything bigger is not Twilio.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'no-referrer');
-    return payload;
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // A socket error is the peer's (an oversized or broken frame): ws has already begun the close handshake
+    // with the code that says why (1009, 1007…); the default handler would cut the connection before it is sent.
+    errorHandler: (error, socket, request) => {
+      request.log.warn({ err: error }, 'websocket error');
+      if (socket.readyState === socket.OPEN) socket.close(1011, 'server error');
+    },
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
-    if (route && (route.startsWith('/twilio/') || route.startsWith('/voice') || route === '/status')) {
+    if (route && isTwilioRoute(route)) {
       services.metrics.webhookAnswered(route, reply.statusCode, reply.elapsedTime / 1000);
     }
   });
   registerErrorHandler(app);
   await registerHealthRoutes(app, services);
   await registerWebhookRoutes(app, services);
+  await registerTelephonyRoutes(app, services);
   await registerTtsRoutes(app, services);
   await registerAudioRoutes(app, services);
   await registerAdminRoutes(app, services);

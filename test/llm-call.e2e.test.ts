@@ -32,8 +32,10 @@ describe.each(await availableDatabaseKinds())('a call with the AI assistant, on 
     openai.setRespond(undefined);
   });
 
+  // Each call from its own number: a number seen before is greeted by name (synthesized, not the cached greeting).
+  let callers = 0;
   const call = (caller: (prompt: GatherPrompt) => Promise<CallerReply>) =>
-    simulateCall({ baseUrl: server.baseUrl, publicUrl: server.publicUrl, authToken: server.authToken, caller });
+    simulateCall({ baseUrl: server.baseUrl, publicUrl: server.publicUrl, authToken: server.authToken, caller, from: `+1500555${String(++callers).padStart(4, '0')}` });
 
   it('greets, collects the details with save_details, says goodbye with end_call, stores everything and cleans up the audio', async () => {
     openai.queueChatReplies(

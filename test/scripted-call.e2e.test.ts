@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateCall, signTwilioRequest, type CallerReply, type GatherPrompt } from '../src/simulator/twilio-simulator.js';
 import { availableDatabaseKinds } from '../src/testing/test-databases.js';
 import { startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { addDays, localNow, weekdayOf } from '../src/reservations/opening-hours.js';
 
 /** A caller who says these lines in order, then hangs up. */
 function scriptedCaller(lines: CallerReply[]) {
@@ -26,8 +27,13 @@ describe.each(await availableDatabaseKinds())('a call without OpenAI, on %s', (k
   const call = (caller: (prompt: GatherPrompt) => Promise<CallerReply>, extra: Record<string, unknown> = {}) =>
     simulateCall({ baseUrl: server.baseUrl, publicUrl: server.publicUrl, authToken: server.authToken, caller, ...extra });
 
-  it('collects the details one by one, reads them back and hangs up', async () => {
-    const script = scriptedCaller(["Hi, I'd like to book a table", 'Anna Smith', 'Friday', 'half past seven', 'four of us']);
+  it('collects the details one by one, books the table, reads it back and hangs up', async () => {
+    // The restaurant profile takes reservations (closed on Mondays): a weekday two or three days ahead is always bookable.
+    const londonToday = localNow('Europe/London').date;
+    const day = weekdayOf(addDays(londonToday, 2)) === 'monday' ? addDays(londonToday, 3) : addDays(londonToday, 2);
+    const weekday = weekdayOf(day);
+    const spokenDay = new Intl.DateTimeFormat('en-US', { weekday: 'long', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(new Date(`${day}T12:00:00Z`));
+    const script = scriptedCaller(["Hi, I'd like to book a table", 'Anna Smith', weekday[0].toUpperCase() + weekday.slice(1), 'half past seven', 'four of us']);
     const result = await call(script.caller);
 
     expect(result.applicationErrors).toEqual([]);
@@ -41,7 +47,7 @@ describe.each(await availableDatabaseKinds())('a call without OpenAI, on %s', (k
     const finalWords = result.events.slice(lastGather).filter((event) => event.type === 'say-spoken');
     for (const said of finalWords) expect(said).toMatchObject({ voice: 'Polly.Joanna', language: 'en-US' });
     expect(finalWords.map((said) => ('text' in said ? said.text : '')).join(' ')).toBe(
-      'Thank you! I have a reservation for name Anna Smith, date Friday, time half past seven, party size 4. We look forward to seeing you. Goodbye!',
+      `Thank you! I have a reservation for name Anna Smith, date ${spokenDay}, time 19:30, party size 4. We look forward to seeing you. Goodbye!`,
     );
 
     const { rows: calls } = await server.db.query<Record<string, unknown>>('SELECT * FROM calls WHERE call_id = $1', [result.callSid]);
@@ -49,8 +55,12 @@ describe.each(await availableDatabaseKinds())('a call without OpenAI, on %s', (k
       status: 'completed',
       outcome: 'details-collected',
       assistant_mode: 'llm',
-      details: { name: 'Anna Smith', date: 'Friday', time: 'half past seven', party_size: 4 },
+      details: { name: 'Anna Smith', date: spokenDay, time: '19:30', party_size: 4, reservation_id: expect.any(Number) },
     });
+    const { rows: booked } = await server.db.query<Record<string, unknown>>(
+      `SELECT name, to_char(reservation_date, 'YYYY-MM-DD') AS date, to_char(reservation_time, 'HH24:MI') AS time, party_size, call_id FROM reservations`,
+    );
+    expect(booked).toEqual([{ name: 'Anna Smith', date: day, time: '19:30', party_size: 4, call_id: result.callSid }]);
     expect(calls[0].duration_seconds).toBeGreaterThan(0);
     const { rows: turns } = await server.db.query<Record<string, unknown>>(
       'SELECT * FROM turns WHERE call_id = $1 ORDER BY turn_id',

@@ -1,3 +1,4 @@
+import { loadTelephonyDetail } from './telephony-views.js';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
@@ -44,7 +45,8 @@ export async function loadCallDetail(context: AdminContext, callSid: string): Pr
     context.repository.listCallAudio(callSid),
     context.repository.listCallEvents(callSid),
   ]);
-  return context.views.detail(row, turns, audio, events);
+  const telephony = await loadTelephonyDetail(context.services, callSid, context.services.config.admin.maskPhoneNumbers);
+  return { ...context.views.detail(row, turns, audio, events), ...telephony };
 }
 
 export async function loadAnalytics(context: AdminContext, query: unknown) {

@@ -7,6 +7,10 @@ import { HttpError } from '../errors.js';
 import type { Services } from '../services.js';
 import { AdminAccess, type AdminPrincipal } from './admin-access.js';
 import { registerAdminApiRoutes } from './admin-api-routes.js';
+import { registerTelephonyAdminRoutes } from './telephony-views.js';
+import { registerReservationApiRoutes } from './reservation-api-routes.js';
+import { registerReservationDashboardRoutes } from '../dashboard/reservation-dashboard-routes.js';
+import { registerStaffTestRoutes } from '../staff/staff-test-routes.js';
 import { liveWindowHours, type AdminContext } from './admin-context.js';
 import { AdminRepository } from './admin-repository.js';
 import { cookieSigningKey, CookieSigner } from './admin-session.js';
@@ -87,7 +91,7 @@ export async function registerAdminRoutes(app: FastifyInstance, services: Servic
       try {
         access.checkStateChange(request, principals.get(request));
       } catch (error) {
-        if (!(error instanceof HttpError) || request.url.startsWith('/api/')) throw error;
+        if (!(error instanceof HttpError) || answersJson(request.url)) throw error;
         return reply.code(error.status).type('text/html; charset=utf-8').send(refusalPage(error.message, 'Request refused'));
       }
     });
@@ -99,12 +103,21 @@ export async function registerAdminRoutes(app: FastifyInstance, services: Servic
     });
 
     await registerAdminApiRoutes(scope, context);
+    await registerTelephonyAdminRoutes(scope, context);
     await registerDashboardRoutes(scope, context);
+    await registerReservationApiRoutes(scope, context);
+    await registerReservationDashboardRoutes(scope, context);
+    await registerStaffTestRoutes(scope, context);
   });
 }
 
+/** The admin API and the staff test endpoints answer refusals in JSON; dashboard pages in HTML. */
+function answersJson(url: string): boolean {
+  return url.startsWith('/api/') || url.startsWith('/mvp/');
+}
+
 async function refuse(request: FastifyRequest, reply: FastifyReply, reason: 'unauthenticated' | 'not-local' | 'bad-credentials') {
-  const api = request.url.startsWith('/api/');
+  const api = answersJson(request.url);
   if (reason === 'not-local') {
     const message = 'ADMIN_TOKEN (or ADMIN_USERNAME and ADMIN_PASSWORD) is not set, so the dashboard only answers requests from this machine';
     if (api) throw new HttpError('forbidden', message);

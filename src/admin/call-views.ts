@@ -1,3 +1,4 @@
+import type { TelephonyDetail } from './telephony-views.js';
 import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
 import type { TurnRow } from '../storage/call-repository.js';
 import type { CallEventRow, CallListRow, LiveCallRow, TurnAudioRow } from './admin-repository.js';
@@ -11,6 +12,8 @@ export const outcomeLabels: Record<string, string> = {
   'hung-up': 'Caller hung up',
   'no-input': 'No input',
   transferred: 'Transferred',
+  voicemail: 'Voicemail left',
+  fax: 'Fax answered',
   failed: 'Failed',
   missed: 'Missed',
   'in-progress': 'In progress',
@@ -83,6 +86,10 @@ export interface CallDetail extends CallSummary {
   audioRetention: { applied: string | null; expiresAt: string | null; deletedAt: string | null };
   conversation: TurnView[];
   events: Array<{ status: string; sequenceNumber: number | null; at: string }>;
+  /** Recordings, hand-offs to a person, and the request behind a call this server placed. */
+  recordings?: TelephonyDetail['recordings'];
+  transfers?: TelephonyDetail['transfers'];
+  outbound?: TelephonyDetail['outbound'];
 }
 
 /** A call in progress, as the live page shows it. */

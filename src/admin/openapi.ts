@@ -1,4 +1,5 @@
 import { callStatuses } from './admin-queries.js';
+import { reservationApiPaths, reservationApiSchemas } from './reservation-openapi.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const nullable = (type: string, extra: Record<string, unknown> = {}) => ({ type: [type, 'null'], ...extra });
@@ -218,6 +219,7 @@ export function openApiDocument(serverUrl: string) {
         },
       },
       '/api/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1.') } } },
+      ...reservationApiPaths,
     },
     components: {
       securitySchemes: {
@@ -325,6 +327,7 @@ export function openApiDocument(serverUrl: string) {
         },
         Assistant: { type: 'object', additionalProperties: true, properties: { id: { type: 'string' }, name: { type: 'string' }, phoneNumbers: { type: 'array', items: { type: 'string' } } } },
         PriceTable: { type: 'object', additionalProperties: true },
+        ...reservationApiSchemas,
       },
     },
   };

@@ -2,6 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { speechModels, speechVoices } from '../providers/speech-model.js';
+import { outboundSettingsSchema, recordingSettingsSchema, transferSettingsSchema } from './telephony-settings.js';
+import { knowledgeRetrievalSchema, knowledgeSourcesSchema } from '../knowledge/knowledge-settings.js';
+import { profileLanguagesSchema } from '../languages/profile-languages.js';
+import { reservationSettingsSchema } from '../reservations/reservation-settings.js';
 
 const detailSchema = z.object({
   /** Key the detail is stored under, e.g. `party_size`. */
@@ -28,6 +32,8 @@ const phrasesSchema = z.object({
   confirm: z.string().min(1),
   /** Said (then the call is hung up) when a number calls more often than the hourly limit allows. */
   tooManyCalls: z.string().min(1).default('We are receiving too many calls from your number right now. Please try again later. Goodbye!'),
+  /** Said (then the call is hung up) when the call reaches `maxTurns` or its maximum length. */
+  limitReached: z.string().min(1).default('We have reached the time we can spend on one call, so I have to end it here. Thank you for calling. Goodbye!'),
 });
 
 export const profileSchema = z.object({
@@ -48,12 +54,29 @@ export const profileSchema = z.object({
   greeting: z.string().min(1),
   /** Facts the assistant may answer from (menu, hours, address). */
   knowledge: z.string().default(''),
+  /** Markdown files or folders (menu, hours, policies), relative to the profile file; see src/knowledge. */
+  knowledgeSources: knowledgeSourcesSchema,
+  knowledgeRetrieval: knowledgeRetrievalSchema,
+  /** Languages callers may switch to besides `language` (detected from their words, or asked for). */
+  languages: profileLanguagesSchema,
   details: z.array(detailSchema).default([]),
   phrases: phrasesSchema,
   /** Numbers (E.164) this profile answers; the default profile answers the rest. */
   phoneNumbers: z.array(z.string()).default([]),
-  /** Model-driven calls end after this many caller turns, politely. */
+  /** Model-driven calls end after this many caller turns, politely (the last answer is followed by `phrases.limitReached`). */
   maxTurns: z.number().int().min(1).max(200).default(40),
+  /** Calls end politely after this long, in every mode; when unset, `stream.maxCallSeconds` (900 by default). */
+  maxCallSeconds: z.number().int().min(30).max(7200).optional(),
+  /** Opening hours and capacity: with this block the assistant takes reservations (see src/reservations). */
+  reservations: reservationSettingsSchema,
+  /** Greeting for a caller recognised by number (`{name}` is the name they last gave); the usual greeting when unset. */
+  returningCallerGreeting: z.string().min(1).optional(),
+  /** Call recording with a spoken disclosure (see src/recordings). */
+  recording: recordingSettingsSchema,
+  /** Hand-off to a person with `<Dial>`; a message is taken when nobody answers (see src/transfer). */
+  transfer: transferSettingsSchema,
+  /** What the assistant says on calls it places, per purpose (see src/outbound). */
+  outbound: outboundSettingsSchema,
   /**
    * How audio reaches the caller: `webhook` (Twilio's `<Gather>` and `<Play>`),
    * `stream` (a media stream: voice activity detection → transcription → streamed
@@ -103,7 +126,8 @@ export async function loadProfileFile(file: string): Promise<AssistantProfile> {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new ProfileError(`assistant profile ${file} is not valid:\n  - ${problems.join('\n  - ')}`);
   }
-  return parsed.data;
+  const base = path.dirname(path.resolve(file));
+  return { ...parsed.data, knowledgeSources: parsed.data.knowledgeSources.map((source) => path.resolve(base, source)) };
 }
 
 /** The profiles a server answers with: one default, others picked by the called number. */

@@ -1,5 +1,7 @@
 import { describeDetails, missingDetails, type Assistant, type AssistantEvent, type AssistantTurnInput } from './assistant.js';
-import type { DetailSpec } from './profile.js';
+import type { AssistantProfile, DetailSpec } from './profile.js';
+import type { ReservationBook } from '../reservations/reservation-book.js';
+import { bookCollectedDetails } from '../reservations/scripted-booking.js';
 
 const numberWords: Record<string, number> = {
   one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12,
@@ -13,6 +15,9 @@ const numberWords: Record<string, number> = {
  */
 export class ScriptedAssistant implements Assistant {
   readonly mode = 'scripted' as const;
+
+  /** With `reservations`, profiles that take bookings have what was collected booked before the confirmation. */
+  constructor(private readonly options: { reservations?: ReservationBook } = {}) {}
 
   async *respond(input: AssistantTurnInput): AsyncIterable<AssistantEvent> {
     const { profile } = input;
@@ -33,6 +38,20 @@ export class ScriptedAssistant implements Assistant {
 
     const stillMissing = missingDetails(profile, details);
     if (stillMissing.length === 0 && profile.details.length > 0) {
+      if (this.options.reservations && takesBookings(profile)) {
+        const booking = await bookCollectedDetails(this.options.reservations, profile, { callId: input.callId, callerNumber: input.callerNumber }, details);
+        if (booking.kind === 'retry') {
+          // Forget what cannot be booked and ask for it again, after saying why.
+          const cleared = Object.fromEntries(booking.clear.map((name) => [name, null]));
+          Object.assign(details, cleared);
+          yield { type: 'details-saved', details: cleared };
+          const next = missingDetails(profile, details)[0];
+          yield { type: 'reply-delta', text: [booking.text, next?.question].filter(Boolean).join(' ') };
+          return;
+        }
+        Object.assign(details, booking.saved);
+        yield { type: 'details-saved', details: booking.saved };
+      }
       yield { type: 'reply-delta', text: profile.phrases.confirm.replace('{details}', describeDetails(profile, details)) };
       yield { type: 'call-action', action: { type: 'end-call' } };
       return;
@@ -45,6 +64,11 @@ export class ScriptedAssistant implements Assistant {
     const next = stillMissing[0];
     yield { type: 'reply-delta', text: retry ? `${profile.phrases.unclear} ${next.question}` : next.question };
   }
+}
+
+/** A profile books what it collects when it takes reservations and asks for a name, a date and a time. */
+function takesBookings(profile: AssistantProfile): boolean {
+  return Boolean(profile.reservations) && ['name', 'date', 'time'].every((name) => profile.details.some((detail) => detail.name === name));
 }
 
 function parseDetail(detail: DetailSpec, text: string): string | number | undefined {

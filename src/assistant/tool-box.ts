@@ -31,9 +31,13 @@ export class ToolBox {
     }
   }
 
-  /** Every toolkit's additions to this turn's system prompt, joined. */
+  /**
+   * Every toolkit's additions to this turn's system prompt, joined. One that
+   * fails (its storage unreachable, say) is left out rather than failing the
+   * turn: the caller is better served by a reply without it than by an apology.
+   */
   async instructions(context: CallToolContext & { callerText: string }): Promise<string> {
-    const parts = await Promise.all(this.toolkits.map((toolkit) => toolkit.instructions?.(context)));
+    const parts = await Promise.all(this.toolkits.map((toolkit) => toolkit.instructions?.(context).catch(() => undefined)));
     return parts.filter((part): part is string => Boolean(part?.trim())).join('\n\n');
   }
 }

@@ -51,6 +51,14 @@ function everyByte(length: number): Uint8Array {
 export function runAudioStoreContract(
   name: string,
   create: () => Promise<{ store: AudioStore; cleanup(): Promise<void> }>,
+  options: {
+    /**
+     * False skips the reader-racing-a-replacement check, for an emulated
+     * backend that cannot honour it (s3rver rewrites an object's file in
+     * place; S3 itself never serves part of an object).
+     */
+    concurrentReplace?: boolean;
+  } = {},
 ): void {
   describe(`AudioStore contract: ${name}`, () => {
     let store: AudioStore;
@@ -159,7 +167,7 @@ export function runAudioStoreContract(
       }
     });
 
-    it('never shows a reader part of a file, even while it is being replaced', async () => {
+    it.skipIf(options.concurrentReplace === false)('never shows a reader part of a file, even while it is being replaced', async () => {
       const filename = newAudioName('wav');
       const versions = Array.from({ length: 8 }, (_, i) => new Uint8Array(200_000 + i).fill(i + 1));
       await store.put(filename, versions[0], 'audio/wav');

@@ -3,13 +3,17 @@ import type { Assistant, ConversationLine } from '../assistant/assistant.js';
 import { missingDetails } from '../assistant/assistant.js';
 import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
 import { isAbortError } from '../providers/provider-error.js';
-import type { CallRepository, CallRow, SegmentRow, TurnKind, TurnRow } from '../storage/call-repository.js';
+import type { CallRepository, CallRow, NewCall, SegmentRow, TurnAction, TurnKind, TurnRow } from '../storage/call-repository.js';
 import type { ReplyOutput, ReplyOutputContext } from './reply-output.js';
 import { ReplyWriter } from './reply-writer.js';
 import type { SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
 import { LiveReplies } from './live-replies.js';
+import { followCallerLanguage } from '../languages/follow-caller-language.js';
+import { profileInLanguage } from '../languages/profile-in-language.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { CallerRecognition } from '../reservations/caller-recognition.js';
+import { isLastTurn, pastMaxCallLength } from './call-limits.js';
 
 /** Who is calling whom, as every webhook tells. */
 export interface CallInfo {
@@ -19,6 +23,8 @@ export interface CallInfo {
   to?: string;
   direction?: string;
   status?: string;
+  /** The profile that answers, when the called number does not decide it (calls this server placed). */
+  profileId?: string;
 }
 
 /** What the caller did this turn. */
@@ -27,7 +33,7 @@ export type CallerInput =
   | { kind: 'silence' }
   | { kind: 'dtmf'; digits: string }
   /** Something was said but could not be understood (e.g. transcription failed). */
-  | { kind: 'unclear'; reason: string }
+  | { kind: 'unclear'; reason: string; /** Set when a provider failed (transcription): stored on the turn. */ errorCode?: string }
   /** The call reached its maximum length. */
   | { kind: 'limit' };
 
@@ -66,6 +72,12 @@ export interface CallEngineDeps {
   settings: CallEngineSettings;
   logger: Logger;
   metrics?: Metrics;
+  /** What a call opens with instead of the profile's greeting (a call this server placed says why it calls). */
+  openingLine?: (call: CallRow) => Promise<string | undefined>;
+  /** Where hand-offs to a person are recorded; without it a `transfer` action is ignored. */
+  transfers?: { start(transfer: { callId: string; turnId: number; toNumber: string; summary: string }): Promise<unknown> };
+  /** Greets a caller recognised by number by name (profiles with `returningCallerGreeting`). */
+  callerRecognition?: Pick<CallerRecognition, 'greeting'>;
 }
 
 /** How often a waiting request rereads the database when no local notification comes (another instance is producing). */
@@ -87,8 +99,10 @@ export class CallEngine {
 
   constructor(private readonly deps: CallEngineDeps) {}
 
-  profileFor(call: Pick<CallRow, 'profile_id'> | undefined, calledNumber?: string): AssistantProfile {
-    return (call && this.deps.profiles.byId(call.profile_id)) ?? this.deps.profiles.forNumber(calledNumber);
+  /** The call's profile, speaking the call's current language. */
+  profileFor(call: Pick<CallRow, 'profile_id' | 'language'> | undefined, calledNumber?: string): AssistantProfile {
+    const profile = (call && this.deps.profiles.byId(call.profile_id)) ?? this.deps.profiles.forNumber(calledNumber);
+    return call ? profileInLanguage(profile, call.language) : profile;
   }
 
   /** Registers the call (once) and starts its greeting, turn 0. */
@@ -103,6 +117,10 @@ export class CallEngine {
    */
   async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<ClaimedTurn> {
     const call = await this.ensureCall(info);
+    // Before the turn starts, so its reply, voice and next <Gather> are already in the caller's language.
+    if (kindOf(input, this.deps.settings.minSpeechConfidence) === 'speech' && input.kind === 'speech') {
+      await followCallerLanguage(this.deps.repository, this.profileFor(call), call, input.text);
+    }
     const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
     return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input);
   }
@@ -157,11 +175,24 @@ export class CallEngine {
     return this.ensureCall(info);
   }
 
+  /**
+   * Stores a new call unless its caller's number already made `limit` calls
+   * in the last hour (counted across every instance sharing the database);
+   * `undefined` when it is over. A call already stored is admitted.
+   */
+  admitCall(info: CallInfo, limit: number): Promise<CallRow | undefined> {
+    return this.deps.repository.insertCallWithinLimit(this.newCall(info), new Date(Date.now() - 3_600_000), limit);
+  }
+
   private async ensureCall(info: CallInfo): Promise<CallRow> {
     const existing = await this.deps.repository.getCall(info.callSid);
     if (existing) return existing;
-    const profile = this.deps.profiles.forNumber(info.to);
-    return this.deps.repository.upsertCall({
+    return this.deps.repository.upsertCall(this.newCall(info));
+  }
+
+  private newCall(info: CallInfo): NewCall {
+    const profile = (info.profileId && this.deps.profiles.byId(info.profileId)) || this.deps.profiles.forNumber(info.to);
+    return {
       callId: info.callSid,
       accountSid: info.accountSid,
       from: info.from,
@@ -170,7 +201,7 @@ export class CallEngine {
       profileId: profile.id,
       language: profile.language,
       status: info.status ?? 'in-progress',
-    });
+    };
   }
 
   /** The turn and its call when this instance is producing it (or just did): no need to read them back. */
@@ -258,8 +289,12 @@ export class CallEngine {
   ): Promise<void> {
     const { repository, settings, logger } = this.deps;
     const profile = this.profileFor(call);
+    // Two ways a turn stops: an interruption or hang-up (nothing more is said), and
+    // the deadline (the model and synthesis in flight stop, and the apology is said).
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('turn timed out')), settings.turnTimeoutMs);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('turn timed out')), settings.turnTimeoutMs);
+    const work = AbortSignal.any([controller.signal, deadline.signal]);
     const onInterrupt = () => controller.abort(interrupt?.reason ?? new Error('interrupted'));
     if (interrupt?.aborted) onInterrupt();
     else interrupt?.addEventListener('abort', onInterrupt, { once: true });
@@ -271,7 +306,8 @@ export class CallEngine {
     const writer = createOutput({
       callId: call.call_id,
       turnId: turn.turn_id,
-      abortSignal: controller.signal,
+      abortSignal: work,
+      stopSignal: controller.signal,
       onRenderError: (error, text) => {
         errors.push({ code: 'tts_failed', message: `speech synthesis failed: ${errorMessage(error)}` });
         logger.warn({ err: error, callSid: call.call_id, text }, 'speech synthesis failed; the piece is spoken another way');
@@ -279,15 +315,28 @@ export class CallEngine {
     });
     const usage = { promptTokens: 0, completionTokens: 0, firstTokenAt: undefined as Date | undefined };
     const toolCalls: unknown[] = [];
-    let action: 'listen' | 'hangup' = 'listen';
+    let action: TurnAction = 'listen';
 
     try {
       if (turn.kind === 'greeting') {
-        writer.say(profile.greeting);
-      } else if (turn.kind === 'limit') {
-        writer.say(profile.phrases.goodbye);
+        // A recorded call is announced before anything else is said (the recording starts with the first TwiML).
+        if (profile.recording.enabled) writer.say(profile.recording.disclosure);
+        // A call this server placed opens with why it calls. A lookup that fails costs the caller only the personal touch, never the greeting.
+        const personal = (await this.deps.openingLine?.(call)) ?? await this.deps.callerRecognition?.greeting(profile, call.from_number ?? undefined, call.call_id).catch((error: unknown) => {
+          logger.warn({ err: error, callSid: call.call_id }, 'could not look up the caller; greeting as usual');
+          return undefined;
+        });
+        if (personal) {
+          // Not the shared phrase cache: this audio carries the caller's name, and goes with the call's own audio.
+          writer.append(personal);
+          writer.flushText();
+        } else writer.say(profile.greeting);
+      } else if (turn.kind === 'limit' || pastMaxCallLength(profile, call.started_at)) {
+        writer.say(profile.phrases.limitReached);
         action = 'hangup';
+        await this.noteLimitReached(call.call_id);
       } else if (turn.kind === 'silence' || turn.kind === 'unclear') {
+        if (input?.kind === 'unclear' && input.errorCode) errors.push({ code: input.errorCode, message: input.reason });
         const silences = call.silent_prompts + 1;
         await repository.updateCallState(call.call_id, { silent_prompts: silences });
         if (silences >= settings.maxSilentPrompts) {
@@ -301,11 +350,18 @@ export class CallEngine {
         const history = await this.history(call.call_id, turn.seq);
         const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
         if (callerTurns > profile.maxTurns) {
-          writer.say(profile.phrases.goodbye);
+          writer.say(profile.phrases.limitReached);
           action = 'hangup';
+          await this.noteLimitReached(call.call_id);
         } else {
           const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
-          action = await this.converse(call, turn, profile, history, callerText, writer, controller.signal, usage, toolCalls, errors, interrupt);
+          action = await this.converse(call, turn, profile, history, callerText, writer, work, usage, toolCalls, errors, interrupt);
+          // The last turn allowed is answered, then closed politely (VoiceHunte's MAX_TURNS).
+          if (action === 'listen' && isLastTurn(profile, callerTurns) && !interrupt?.aborted) {
+            writer.say(profile.phrases.limitReached);
+            action = 'hangup';
+            await this.noteLimitReached(call.call_id);
+          }
         }
         if (call.silent_prompts > 0) await repository.updateCallState(call.call_id, { silent_prompts: 0 });
       }
@@ -382,12 +438,13 @@ export class CallEngine {
     toolCalls: unknown[],
     errors: Array<{ code: string; message: string }>,
     interrupt?: AbortSignal,
-  ): Promise<'listen' | 'hangup'> {
+  ): Promise<TurnAction> {
     const { repository, logger, settings } = this.deps;
     let details = call.details;
     const llm = call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
-    const attempt = async (assistant: Assistant): Promise<'listen' | 'hangup'> => {
+    const attempt = async (assistant: Assistant): Promise<TurnAction> => {
       let ending = false;
+      let transfer: { to: string; summary: string } | undefined;
       for await (const event of assistant.respond({
         profile,
         callId: call.call_id,
@@ -420,12 +477,20 @@ export class CallEngine {
             break;
           case 'call-action':
             if (event.action.type === 'end-call') ending = true;
+            else if (event.action.type === 'transfer') transfer = event.action;
             else if (event.action.type === 'switch-language') {
               await repository.updateCallState(call.call_id, { language: event.action.language });
               call.language = event.action.language;
             }
             break;
         }
+      }
+      if (transfer && this.deps.transfers) {
+        writer.flushText();
+        // The model's own hand-off words, or the profile's line: then the transport dials.
+        if (!writer.hasSpoken) writer.say(profile.transfer?.handoffLine ?? profile.phrases.goodbye);
+        await this.deps.transfers.start({ callId: call.call_id, turnId: turn.turn_id, toNumber: transfer.to, summary: transfer.summary });
+        return 'transfer';
       }
       if (ending) {
         writer.flushText();
@@ -461,6 +526,12 @@ export class CallEngine {
       writer.say(profile.phrases.apology);
       return 'listen';
     }
+  }
+
+  /** A call ended by its turn or length limit says so, unless it already has an outcome (details collected, say). */
+  private async noteLimitReached(callId: string): Promise<void> {
+    const current = await this.deps.repository.getCall(callId);
+    if (current && !current.outcome) await this.deps.repository.updateCallState(callId, { outcome: 'limit-reached' });
   }
 
   private async history(callId: string, beforeSeq: number): Promise<ConversationLine[]> {

@@ -82,6 +82,8 @@ export class CallStatusRecorder {
     const turns = await this.deps.repository.listTurns(callSid);
     const last = turns.at(-1);
     if (last?.action === 'hangup') return 'completed';
+    // The assistant's part ended with a hand-off; the call went on with a person.
+    if (last?.action === 'transfer') return 'transferred';
     return 'hung-up';
   }
 

@@ -42,6 +42,8 @@ export interface StreamCall {
  */
 export class MediaStreamHub {
   private readonly active = new Map<string, StreamCall>();
+  /** Each open call's socket, for closing it properly at shutdown. */
+  private readonly connections = new WeakMap<StreamCall, StreamConnection>();
   private silero: Promise<SileroModel> | undefined;
 
   constructor(private readonly deps: MediaStreamHubDeps) {}
@@ -94,6 +96,7 @@ export class MediaStreamHub {
           },
         };
         this.active.set(call.callSid, handle);
+        this.connections.set(handle, connection);
         await realtime.start();
         return handle;
       }
@@ -123,6 +126,7 @@ export class MediaStreamHub {
         },
       };
       this.active.set(call.callSid, handle);
+      this.connections.set(handle, connection);
       await session.start();
       return handle;
     } catch (error) {
@@ -133,7 +137,11 @@ export class MediaStreamHub {
 
   /** Ends every stream (shutdown). */
   closeAll(): void {
-    for (const call of [...this.active.values()]) call.end();
+    for (const call of [...this.active.values()]) {
+      call.end();
+      // A normal closure from our side: Twilio posts the <Connect action> and the call carries on over webhooks.
+      this.connections.get(call)?.close();
+    }
   }
 
   /** Silero when it loads; otherwise the energy detector, so a call is never refused for want of a model. */

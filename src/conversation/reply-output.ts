@@ -35,7 +35,13 @@ export interface ReplyOutcome {
 export interface ReplyOutputContext {
   callId: string;
   turnId: number;
+  /** Stops the reply's production: the model and synthesis in flight (an interruption, a hang-up, or the turn's deadline). */
   abortSignal: AbortSignal;
+  /**
+   * Stops the reply's delivery: nothing more may be said (an interruption or a
+   * hang-up). After the deadline alone a fixed phrase, the apology, is still said.
+   */
+  stopSignal?: AbortSignal;
   /** Reports a piece whose synthesis failed (the output decides how it is still heard). */
   onRenderError: (error: unknown, text: string) => void;
 }

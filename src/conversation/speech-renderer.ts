@@ -45,7 +45,8 @@ export class SpeechRenderer {
       if (cached && (await this.deps.audioStore.has(cached.filename))) {
         return { kind: 'audio', audioId: cached.audio_id, filename: cached.filename };
       }
-      return this.synthesize(text, profile, { cacheKey: key }, abortSignal);
+      // A row whose file is gone (AUDIO_DIR emptied, another instance's disk) is the one the new file replaces.
+      return this.synthesize(text, profile, { cacheKey: key, replacing: cached?.filename }, abortSignal);
     })();
     this.inFlight.set(key, work);
     try {
@@ -64,7 +65,7 @@ export class SpeechRenderer {
   private async synthesize(
     text: string,
     profile: AssistantProfile,
-    target: { cacheKey?: string; owner?: RenderOwner },
+    target: { cacheKey?: string; replacing?: string; owner?: RenderOwner },
     abortSignal?: AbortSignal,
   ): Promise<RenderedSpeech> {
     const speechModel = this.deps.speechModel!;
@@ -97,7 +98,8 @@ export class SpeechRenderer {
       content_type: stored.contentType,
       size_bytes: stored.sizeBytes,
       duration_ms: audioDurationMs(wav, 'wav') ?? null,
-    });
+    }, { replacing: target.replacing });
+    // Another instance stored this phrase first: its file is the one every URL names.
     if (row.filename !== filename) await this.deps.audioStore.delete(filename);
     return { kind: 'audio', audioId: row.audio_id, filename: row.filename };
   }

@@ -113,13 +113,13 @@ export class StreamReplyOutput implements ReplyOutput {
     this.poke();
     await this.consumer;
     const last = this.pieces.filter((piece) => piece.ended).at(-1);
-    if (last && !this.clearResult && !this.deps.context.abortSignal.aborted && !this.playedMarks.has(last.mark)) {
+    if (last && !this.clearResult && !this.stop.aborted && !this.playedMarks.has(last.mark)) {
       // end_call depends on this: the goodbye is heard before the hang-up.
       const remaining = this.deps.outbound.queuedMs + Math.max(0, this.deps.outbound.sentMs - this.deps.outbound.playedMs);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining + markGraceMs);
         this.lastMarkPlayed = () => {
-          if (!this.playedMarks.has(last.mark) && !this.clearResult && !this.deps.context.abortSignal.aborted) return;
+          if (!this.playedMarks.has(last.mark) && !this.clearResult && !this.stop.aborted) return;
           clearTimeout(timer);
           resolve();
         };
@@ -160,7 +160,7 @@ export class StreamReplyOutput implements ReplyOutput {
   }
 
   private enqueue(text: string, encoding: Piece['encoding']): void {
-    if (this.deps.context.abortSignal.aborted || this.clearResult) return;
+    if (this.stop.aborted || this.clearResult) return;
     if (!this.firstTextAt) this.firstTextAt = new Date();
     const index = this.pieces.length;
     const piece: Piece = {
@@ -176,7 +176,7 @@ export class StreamReplyOutput implements ReplyOutput {
   /** Plays pieces in order, streaming each as its audio arrives, while the next ones are synthesized. */
   private async consume(): Promise<void> {
     const { outbound } = this.deps;
-    const signal = this.deps.context.abortSignal;
+    const signal = this.stop;
     for (let index = 0; ; index += 1) {
       this.playing = index;
       this.startAhead();
@@ -228,7 +228,12 @@ export class StreamReplyOutput implements ReplyOutput {
   }
 
   private stopped(): boolean {
-    return this.deps.context.abortSignal.aborted || this.clearResult !== undefined;
+    return this.stop.aborted || this.clearResult !== undefined;
+  }
+
+  /** Aborted when nothing more may be said; the turn's deadline alone stops synthesis, not the apology after it. */
+  private get stop(): AbortSignal {
+    return this.deps.context.stopSignal ?? this.deps.context.abortSignal;
   }
 
   private start(piece: Piece): void {
@@ -244,13 +249,7 @@ export class StreamReplyOutput implements ReplyOutput {
     const { context, profile } = this.deps;
     try {
       if (piece.encoding === 'mulaw') {
-        const rendered = await this.deps.renderer.renderPhrase(piece.text, profile, context.abortSignal);
-        if (rendered.kind !== 'audio') throw new Error('phrase audio is not available');
-        const file = await this.deps.audioStore.get(rendered.filename);
-        if (!file) throw new Error(`phrase audio ${rendered.filename} is missing`);
-        const bytes: Buffer[] = [];
-        for await (const chunk of file.body) bytes.push(chunk as Buffer);
-        piece.chunks.push(parseWav(Buffer.concat(bytes)).data);
+        piece.chunks.push(await this.phraseAudio(piece.text));
         if (piece.index === 0) this.deps.onTiming('tts_first_byte_at', new Date());
         return;
       }
@@ -272,10 +271,44 @@ export class StreamReplyOutput implements ReplyOutput {
       }
     } catch (error) {
       if (isAbortError(error) || context.abortSignal.aborted) return;
-      piece.failed = true;
       piece.chunks.length = 0;
       context.onRenderError(error, piece.text);
+      if (piece.encoding === 'pcm24k' && !this.apologised && (await this.apologiseInstead(piece))) return;
+      piece.failed = true;
     }
+  }
+
+  /**
+   * A stream has no `<Say>` to fall back on: words that cannot be synthesized
+   * cannot be heard. The apology, from the phrase cache, takes their place
+   * (once a reply), so the caller is not left in silence; the turn keeps
+   * what was heard of the piece before it broke.
+   */
+  private async apologiseInstead(piece: Piece): Promise<boolean> {
+    const apology = this.deps.profile.phrases.apology;
+    try {
+      const audio = await this.phraseAudio(apology);
+      this.apologised = true;
+      piece.encoding = 'mulaw';
+      piece.text = piece.pushedMs > 0 ? `${piece.text}… ${apology}` : apology;
+      piece.chunks.push(audio);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private apologised = false;
+
+  /** A fixed phrase's 8 kHz μ-law, from the phrase cache (synthesized once when missing). */
+  private async phraseAudio(text: string): Promise<Uint8Array> {
+    const rendered = await this.deps.renderer.renderPhrase(text, this.deps.profile, this.deps.context.abortSignal);
+    if (rendered.kind !== 'audio') throw new Error('phrase audio is not available');
+    const file = await this.deps.audioStore.get(rendered.filename);
+    if (!file) throw new Error(`phrase audio ${rendered.filename} is missing`);
+    const bytes: Buffer[] = [];
+    for await (const chunk of file.body) bytes.push(chunk as Buffer);
+    return parseWav(Buffer.concat(bytes)).data;
   }
 
   private poke(): void {

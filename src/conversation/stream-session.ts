@@ -10,6 +10,7 @@ import type { SpeechModel } from '../providers/speech-model.js';
 import type { TranscriptionModel } from '../providers/transcription-model.js';
 import type { CallRepository, TurnTiming } from '../storage/call-repository.js';
 import type { CallEngine, CallerInput, CallInfo } from './call-engine.js';
+import { maxCallSeconds } from './call-limits.js';
 import type { SpeechRenderer } from './speech-renderer.js';
 import { StreamReplyOutput } from './stream-reply-output.js';
 
@@ -87,9 +88,11 @@ export class StreamSession {
   /** Starts the call: greeting first, then listening. */
   async start(): Promise<void> {
     this.seq = await this.deps.repository.nextTurnSeq(this.call.callSid);
-    this.callTimer = setTimeout(() => this.reachLimit(), this.profile.stream.maxCallSeconds * 1000);
+    this.callTimer = setTimeout(() => this.reachLimit(), maxCallSeconds(this.profile) * 1000);
     this.callTimer.unref?.();
     this.queueTurn(this.seq === 0 ? undefined : { kind: 'silence' });
+    // A stream has no <Say>: when synthesis fails later, the cached apology is what the caller can still hear.
+    void this.deps.renderer.renderPhrase(this.profile.phrases.apology, this.profile).catch(() => {});
   }
 
   /** The caller's audio, one Twilio media frame at a time. */
@@ -186,7 +189,8 @@ export class StreamSession {
       return { text: result.text.trim(), speechEndedAt, transcriptFinalAt: new Date() };
     } catch (error) {
       if (!isAbortError(error)) this.log.warn({ err: error }, 'transcription failed');
-      return { kind: 'unclear', reason: 'transcription failed' };
+      const message = error instanceof Error ? error.message : String(error);
+      return { kind: 'unclear', reason: `transcription failed: ${message}`, errorCode: 'transcription_failed' };
     }
   }
 
@@ -255,6 +259,14 @@ export class StreamSession {
       this.ended = true;
       clearTimeout(this.callTimer);
       this.outbound.close();
+      this.connection.close();
+      return;
+    }
+    if (!turn.assistant_text && !interrupt.signal.aborted) {
+      // Nothing could be said over the stream (synthesis is down, no apology cached): Twilio's own
+      // voice can. Closing the stream sends Twilio to <Connect action>, which apologises and goes on over webhooks.
+      this.log.warn({ turnId: turn.turn_id }, 'nothing could be spoken over the stream; handing the call to webhooks');
+      this.end();
       this.connection.close();
       return;
     }

@@ -30,6 +30,7 @@ ${assistants.map(
     <dt>Calls (30 days)</dt><dd><a href="/dashboard/calls?profile=${assistant.id}">${formatNumber(assistant.callsLast30Days)}</a>${assistant.lastCallAt ? html` · last ${formatTime(assistant.lastCallAt)}` : html``}</dd>
   </dl>
   <blockquote class="greeting">${assistant.greeting}</blockquote>
+  <p><a href="/dashboard/talk?profile=${assistant.id}" data-testid="talk-to-${assistant.id}">Talk to this assistant</a></p>
 </article>`,
 )}
 </div>`;

@@ -2,6 +2,7 @@ import type { CallDetail, TurnView } from '../admin/call-views.js';
 import { badge, confidenceChip, formatDuration, formatMoney, formatMs, formatNumber, formatTime, outcomeTone, statusTone } from './format.js';
 import { html, type SafeHtml } from './html.js';
 import { latencyWaterfall } from './latency-waterfall.js';
+import { telephonyCards } from './telephony-cards.js';
 import { layout, type PageOptions } from './layout.js';
 
 /** One call: the conversation with its audio and latency, and beside it what was collected, what went wrong and what it cost. */
@@ -46,6 +47,7 @@ export function callPage(call: CallDetail, options: Pick<PageOptions, 'principal
         ? html`<dl class="facts">${detailEntries.map(([key, value]) => html`<dt>${humanize(key)}</dt><dd>${typeof value === 'string' ? value : JSON.stringify(value)}</dd>`)}</dl>`
         : html`<p class="muted">Nothing was collected.</p>`}
     </section>
+    ${telephonyCards(call)}
     <section class="card" data-testid="errors">
       <h2>Errors</h2>
       ${errors.length

@@ -34,7 +34,7 @@ export function callsPage(options: { page?: CallPage; form: CallFilterForm; erro
     (call) => html`<tr>
       <td><a class="row-link" href="/dashboard/calls/${encodeURIComponent(call.callSid)}">${formatTime(call.startedAt)}</a></td>
       <td>${badge(call.status, statusTone(call.status))}</td>
-      <td class="mono">${call.from ?? '–'}</td>
+      <td class="mono">${call.from ?? '–'}${call.direction === 'staff-test' ? html` <span class="chip" title="A conversation from the Talk page or /mvp/*, not a phone call">staff test</span>` : html``}</td>
       <td class="mono">${call.to ?? '–'}</td>
       <td class="num">${formatDuration(call.durationSeconds)}</td>
       <td class="num">${call.turns}</td>

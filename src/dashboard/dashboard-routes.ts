@@ -12,6 +12,7 @@ import { assistantsPage } from './assistants-page.js';
 import { callPage } from './call-page.js';
 import { callsPage, type CallFilterForm } from './calls-page.js';
 import { livePage } from './live-page.js';
+import { talkPage } from './talk-page.js';
 import { loginPage, refusalPage } from './login-page.js';
 
 interface Asset {
@@ -27,6 +28,7 @@ const ownAssets: Record<string, string> = {
   'calls.js': 'text/javascript; charset=utf-8',
   'analytics.js': 'text/javascript; charset=utf-8',
   'live.js': 'text/javascript; charset=utf-8',
+  'talk.js': 'text/javascript; charset=utf-8',
   'favicon.svg': 'image/svg+xml',
 };
 
@@ -140,6 +142,15 @@ export async function registerDashboardRoutes(app: FastifyInstance, context: Adm
   });
 
   app.get('/dashboard/live', async (request, reply) => sendPage(reply, livePage(pageOptions(request, reply))));
+
+  app.get<{ Querystring: { profile?: string } }>('/dashboard/talk', async (request, reply) => {
+    // The staff endpoints check a CSRF token on every POST, also for local access (which has no session).
+    const principal = context.principal(request);
+    const csrfToken = access.csrfToken(request, reply, principal);
+    const { profiles } = context.services;
+    const ordered = [profiles.defaultProfile, ...profiles.all.filter((profile) => profile !== profiles.defaultProfile)];
+    return sendPage(reply, talkPage({ principal, csrfToken, profiles: ordered, selected: request.query.profile, canTranscribe: Boolean(context.services.transcriptionModel) }));
+  });
 
   app.get('/dashboard/assistants', async (request, reply) => sendPage(reply, assistantsPage(await loadAssistants(context), pageOptions(request, reply))));
 }

@@ -1,7 +1,7 @@
 import type { AdminPrincipal } from '../admin/admin-access.js';
 import { html, type SafeHtml } from './html.js';
 
-export type DashboardSection = 'calls' | 'live' | 'analytics' | 'assistants';
+export type DashboardSection = 'calls' | 'live' | 'analytics' | 'assistants' | 'talk' | 'reservations';
 
 export interface PageOptions {
   title: string;
@@ -17,8 +17,10 @@ export interface PageOptions {
 const sections: Array<{ id: DashboardSection; label: string; href: string }> = [
   { id: 'calls', label: 'Calls', href: '/dashboard/calls' },
   { id: 'live', label: 'Live', href: '/dashboard/live' },
+  { id: 'reservations', label: 'Reservations', href: '/dashboard/reservations' },
   { id: 'analytics', label: 'Analytics', href: '/dashboard/analytics' },
   { id: 'assistants', label: 'Assistants', href: '/dashboard/assistants' },
+  { id: 'talk', label: 'Talk', href: '/dashboard/talk' },
 ];
 
 /** The page around every dashboard view: navigation, who is signed in, the sign-out form. */

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { audioNamePattern } from '../audio/audio-store.js';
 import { HttpError } from '../errors.js';
 import type { Services } from '../services.js';
+import { recordingAudioModel } from '../recordings/recording-archive.js';
 
 /**
  * `GET /audio/{filename}`: the audio Twilio's `<Play>` fetches. Names are
@@ -14,7 +15,8 @@ export async function registerAudioRoutes(app: FastifyInstance, services: Servic
     const { filename } = request.params;
     if (!audioNamePattern.test(filename)) throw new HttpError('not_found', 'no such audio file');
     const row = await services.repository.getAudioByFilename(filename);
-    if (!row || row.deleted_at) throw new HttpError('not_found', 'no such audio file');
+    // Call recordings hold the caller's voice: only the dashboard and the API serve them, behind sign-in.
+    if (!row || row.deleted_at || row.model === recordingAudioModel) throw new HttpError('not_found', 'no such audio file');
     const etag = `"${row.audio_id}"`;
     const cacheControl = row.cache_key ? 'public, max-age=31536000, immutable' : 'public, max-age=86400';
     if (request.headers['if-none-match'] === etag) {

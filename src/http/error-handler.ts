@@ -11,6 +11,11 @@ const fastifyClientErrors: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: 'invalid_request',
 };
 
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}
+
 /**
  * One error shape for every JSON route: `{ error: { code, message, requestId } }`.
  * Unexpected errors are logged and answered without internals.
@@ -28,6 +33,13 @@ export function registerErrorHandler(app: FastifyInstance): void {
       code = fastifyClientErrors[error.code];
       status = error.statusCode ?? 400;
       message = error.message;
+    } else if (isDataException(error)) {
+      // PostgreSQL's class 22 (a date out of range, a NUL byte, a number too large): a value the client sent
+      // reached a query and the database refused it. The request is wrong, not the server.
+      status = 400;
+      code = 'invalid_request';
+      message = 'a value in the request is out of range or not valid';
+      request.log.warn({ err: error }, 'the database refused a value from the request');
     } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       status = error.statusCode;
       code = status === 429 ? 'rate_limited' : status === 404 ? 'not_found' : 'invalid_request';

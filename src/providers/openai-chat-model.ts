@@ -7,21 +7,26 @@ import type {
 import type { ChatMessage, ChatModel, ChatOptions, ChatStreamEvent, ToolCall, ToolDefinition } from './chat-model.js';
 import { defaultIdleTimeoutMs, RequestGuard } from './openai-client.js';
 import { ProviderError } from './provider-error.js';
+import { noRetries, withRetries, type RetryPolicy } from './retry-policy.js';
 
 export interface OpenAIChatModelOptions {
   client: OpenAI;
   /** Longest wait for the next chunk once the stream has started; see `RequestGuard`. */
   idleTimeoutMs?: number;
+  /** Retries of a request that failed before its stream started; none by default. */
+  retry?: RetryPolicy;
 }
 
 /** `ChatModel` over OpenAI's streamed Chat Completions (or any server that speaks it). */
 export class OpenAIChatModel implements ChatModel {
   private readonly client: OpenAI;
   private readonly idleTimeoutMs: number;
+  private readonly retry: RetryPolicy;
 
   constructor(options: OpenAIChatModelOptions) {
     this.client = options.client;
     this.idleTimeoutMs = options.idleTimeoutMs ?? defaultIdleTimeoutMs;
+    this.retry = options.retry ?? noRetries;
   }
 
   async *stream(options: ChatOptions): AsyncGenerator<ChatStreamEvent> {
@@ -30,7 +35,8 @@ export class OpenAIChatModel implements ChatModel {
     let finishReason: string | undefined;
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     try {
-      const stream = await this.client.chat.completions.create(
+      // Only opening the stream is retried: once text has reached the caller, a second answer cannot be spliced in.
+      const stream = await withRetries(() => this.client.chat.completions.create(
         {
           model: options.model,
           messages: options.messages.map(toOpenAIMessage),
@@ -43,7 +49,7 @@ export class OpenAIChatModel implements ChatModel {
           stream_options: { include_usage: true },
         },
         { signal: guard.signal },
-      );
+      ), { policy: this.retry, signal: options.abortSignal, toError: (error) => guard.toError(error) });
       for await (const chunk of guard.watch(stream)) {
         if (chunk.usage) {
           usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };

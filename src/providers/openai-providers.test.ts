@@ -9,6 +9,7 @@ import {
 } from '../testing/fake-openai-server.js';
 import type { ChatOptions, ChatStreamEvent } from './chat-model.js';
 import { OpenAIChatModel } from './openai-chat-model.js';
+import { OpenAIEmbeddingModel } from './openai-embedding-model.js';
 import { createOpenAIClient } from './openai-client.js';
 import { OpenAISpeechModel } from './openai-speech-model.js';
 import { OpenAITranscriptionModel } from './openai-transcription-model.js';
@@ -37,6 +38,7 @@ function models(options: { timeoutMs?: number; maxRetries?: number; idleTimeoutM
     chat: new OpenAIChatModel({ client, idleTimeoutMs: options.idleTimeoutMs }),
     speech: new OpenAISpeechModel({ client, idleTimeoutMs: options.idleTimeoutMs }),
     transcription: new OpenAITranscriptionModel({ client }),
+    embedding: new OpenAIEmbeddingModel({ client }),
   };
 }
 
@@ -313,6 +315,7 @@ describe('provider failures', () => {
     chat: (built) => collect(built.chat.stream(chatOptions)),
     speech: async (built) => collect(await built.speech.synthesize(speechOptions)),
     transcription: (built) => built.transcription.transcribe({ audio: new Uint8Array(100), filename: 'a.wav', model: 'whisper-1' }),
+    embeddings: (built) => built.embedding.embed({ model: 'text-embedding-3-small', texts: ['opening hours'] }),
   };
 
   const cases: [string, FakeFault, Partial<ProviderError> & { code: ProviderErrorCode }][] = [
@@ -327,7 +330,7 @@ describe('provider failures', () => {
     ['no answer before the timeout', { stallMs: 1_000 }, { code: 'provider_timeout', retryable: true }],
   ];
 
-  describe.each(['chat', 'speech', 'transcription'] as const)('%s', (endpoint) => {
+  describe.each(['chat', 'speech', 'transcription', 'embeddings'] as const)('%s', (endpoint) => {
     it.each(cases)('maps %s to a ProviderError', async (_name, fault, expected) => {
       fake.failNext(endpoint, fault);
       const error = await caught(operations[endpoint](models({ timeoutMs: 150 })));

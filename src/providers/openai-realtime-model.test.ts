@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw.js';
-import { latencyProfiles, startFakeOpenAI, type FakeFault, type FakeOpenAI } from '../testing/fake-openai-server.js';
+import type { FakeConnectionFault } from '../testing/fake-faults.js';
+import { latencyProfiles, startFakeOpenAI, type FakeOpenAI } from '../testing/fake-openai-server.js';
 import { createOpenAIClient } from './openai-client.js';
 import { OpenAIRealtimeModel, type OpenAIRealtimeModelOptions } from './openai-realtime-model.js';
 import { isAbortError, ProviderError } from './provider-error.js';
@@ -296,7 +297,7 @@ describe('OpenAIRealtimeModel: interruptions', () => {
 });
 
 describe('OpenAIRealtimeModel: failures', () => {
-  const handshakeCases: [string, FakeFault, Partial<ProviderError>][] = [
+  const handshakeCases: [string, FakeConnectionFault, Partial<ProviderError>][] = [
     ['503', { status: 503 }, { code: 'provider_unavailable', retryable: true, status: 503 }],
     ['429 with retry-after', { status: 429, retryAfterSeconds: 2 }, { code: 'provider_rate_limited', retryable: true, retryAfterMs: 2_000 }],
     ['403', { status: 403 }, { code: 'provider_auth', retryable: false, status: 403 }],

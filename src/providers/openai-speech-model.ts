@@ -1,29 +1,34 @@
 import type { OpenAI } from 'openai';
 import { defaultIdleTimeoutMs, RequestGuard } from './openai-client.js';
 import { ProviderError } from './provider-error.js';
+import { noRetries, withRetries, type RetryPolicy } from './retry-policy.js';
 import type { SpeechModel, SpeechOptions } from './speech-model.js';
 
 export interface OpenAISpeechModelOptions {
   client: OpenAI;
   /** Longest wait for the next audio chunk once the body has started; see `RequestGuard`. */
   idleTimeoutMs?: number;
+  /** Retries of a request that failed before any audio arrived; none by default. */
+  retry?: RetryPolicy;
 }
 
 /** `SpeechModel` over OpenAI's `/audio/speech`, streaming the body as it arrives. */
 export class OpenAISpeechModel implements SpeechModel {
   private readonly client: OpenAI;
   private readonly idleTimeoutMs: number;
+  private readonly retry: RetryPolicy;
 
   constructor(options: OpenAISpeechModelOptions) {
     this.client = options.client;
     this.idleTimeoutMs = options.idleTimeoutMs ?? defaultIdleTimeoutMs;
+    this.retry = options.retry ?? noRetries;
   }
 
   async synthesize(options: SpeechOptions): Promise<AsyncIterable<Uint8Array>> {
     const guard = new RequestGuard(options.abortSignal, this.idleTimeoutMs);
     let response: Response;
     try {
-      response = await this.client.audio.speech.create(
+      response = await withRetries(() => this.client.audio.speech.create(
         {
           model: options.model,
           voice: options.voice,
@@ -36,7 +41,7 @@ export class OpenAISpeechModel implements SpeechModel {
             : {}),
         },
         { signal: guard.signal },
-      );
+      ), { policy: this.retry, signal: options.abortSignal, toError: (error) => guard.toError(error) });
     } catch (error) {
       throw guard.toError(error);
     }
@@ -53,7 +58,8 @@ export class OpenAISpeechModel implements SpeechModel {
 async function rejectNonAudio(response: Response): Promise<void> {
   const contentType = response.headers.get('content-type') ?? '';
   if (!/^(text\/|application\/(json|xml|xhtml))/i.test(contentType)) return;
-  const sample = (await response.text().catch(() => '')).slice(0, 120);
+  // Control characters stripped: the sample ends up in logs and on the turn's row.
+  const sample = (await response.text().catch(() => '')).slice(0, 120).replace(/[\u0000-\u001f\u007f]+/g, ' ');
   throw new ProviderError('provider_bad_response', `speech response is ${contentType}, not audio: ${sample}`, {
     status: response.status,
   });

@@ -1,26 +1,48 @@
 import { toFile, type OpenAI } from 'openai';
 import { RequestGuard } from './openai-client.js';
-import { ProviderError } from './provider-error.js';
+import { isAbortError, ProviderError, toAbortError } from './provider-error.js';
+import { noRetries, withRetries, type RetryPolicy } from './retry-policy.js';
 import type { Transcription, TranscriptionModel, TranscriptionOptions } from './transcription-model.js';
 
 export interface OpenAITranscriptionModelOptions {
   client: OpenAI;
+  /**
+   * Longest wait for one attempt's whole answer, body included: the SDK's own
+   * timeout stops once headers arrive, and a body that never comes would
+   * hold the caller's turn forever. None by default.
+   */
+  timeoutMs?: number;
+  /** Retries of a failed attempt; none by default. */
+  retry?: RetryPolicy;
 }
 
 /** `TranscriptionModel` over OpenAI's `/audio/transcriptions` (whisper-1, gpt-4o-transcribe, …). */
 export class OpenAITranscriptionModel implements TranscriptionModel {
   private readonly client: OpenAI;
+  private readonly timeoutMs?: number;
+  private readonly retry: RetryPolicy;
 
   constructor(options: OpenAITranscriptionModelOptions) {
     this.client = options.client;
+    this.timeoutMs = options.timeoutMs;
+    this.retry = options.retry ?? noRetries;
   }
 
   async transcribe(options: TranscriptionOptions): Promise<Transcription> {
-    // The answer is one small JSON body, so the SDK's own timeout covers it all.
     const guard = new RequestGuard(options.abortSignal);
-    let result: unknown;
+    const result = await withRetries(() => this.attempt(options, guard), {
+      policy: this.retry,
+      signal: options.abortSignal,
+      toError: (error) => guard.toError(error),
+    });
+    return toTranscription(result, options.language);
+  }
+
+  private async attempt(options: TranscriptionOptions, guard: RequestGuard): Promise<unknown> {
+    const timeout = this.timeoutMs === undefined ? undefined : AbortSignal.timeout(this.timeoutMs);
+    const signals = [guard.signal, timeout].filter((signal): signal is AbortSignal => signal !== undefined);
     try {
-      result = await this.client.audio.transcriptions.create(
+      return await this.client.audio.transcriptions.create(
         {
           file: await toFile(options.audio, options.filename),
           model: options.model,
@@ -28,12 +50,15 @@ export class OpenAITranscriptionModel implements TranscriptionModel {
           // Only `json` and `text` work with every transcription model.
           response_format: 'json',
         },
-        { signal: guard.signal },
+        { signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] },
       );
     } catch (error) {
-      throw guard.toError(error);
+      if (options.abortSignal?.aborted) throw toAbortError(options.abortSignal);
+      if (timeout?.aborted && (isAbortError(error) || error instanceof DOMException)) {
+        throw new ProviderError('provider_timeout', `transcription did not answer within ${this.timeoutMs} ms`, { cause: error });
+      }
+      throw error;
     }
-    return toTranscription(result, options.language);
   }
 }
 

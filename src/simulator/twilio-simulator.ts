@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import twilio from 'twilio';
-import { parseTwiml, TwimlParseError, type GatherVerb, type PauseVerb, type PlayVerb, type SayVerb, type TwimlVerb } from './twiml.js';
+import { parseTwiml, TwimlParseError, type DialVerb, type GatherVerb, type PauseVerb, type PlayVerb, type SayVerb, type StartVerb, type TwimlVerb } from './twiml.js';
 
 /**
  * What the simulated caller does when a `<Gather>` listens: a string is speech
@@ -47,6 +47,21 @@ export interface GatherPrompt {
   signal: AbortSignal;
 }
 
+/** How a simulated `<Dial>` ends, as its action callback reports it. */
+export interface DialOutcome {
+  /** `DialCallStatus`: `completed` when the person answered and hung up later. */
+  status: 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
+  /** How long the two talked (answered calls). */
+  durationSeconds?: number;
+}
+
+/** A recording Twilio started on the call, as reported to its status callback. */
+export interface SimulatedRecording {
+  recordingSid: string;
+  /** `RecordingUrl`: the recording resource, without a media extension. */
+  recordingUrl: string;
+}
+
 /** How a simulated call ended. */
 export type CallEnd =
   | 'hangup'
@@ -73,6 +88,9 @@ export type SimulatorEvent =
   | { type: 'caller-pressed'; digits: string; turn: number; atMs: number }
   | { type: 'caller-hung-up'; turn: number; atMs: number }
   | { type: 'dial-attempted'; number?: string; action?: string; atMs: number }
+  | { type: 'dial-ended'; number?: string; status: DialOutcome['status']; durationSeconds: number; atMs: number }
+  | { type: 'recording-started'; recordingSid: string; statusCallback?: string; channels?: string; atMs: number }
+  | { type: 'recording-callback-sent'; recordingSid: string; recordingStatus: string; status?: number; error?: string; atMs: number }
   | { type: 'verb-skipped'; name: string; reason: string; atMs: number }
   | { type: 'warning-logged'; code: number; message: string; atMs: number }
   | { type: 'application-error'; code: number; message: string; url?: string; atMs: number }
@@ -110,6 +128,18 @@ export interface SimulateCallOptions {
   duplicateWebhooks?: boolean;
   /** Twilio waits 15 s for a webhook before giving up (error 11200). */
   webhookTimeoutMs?: number;
+  /** `Direction` of every webhook: `inbound` (the default), or `outbound-api` for a call placed through the REST API. */
+  direction?: string;
+  /** Extra parameters of the first webhook only, such as `AnsweredBy` after answering-machine detection. */
+  entryParams?: Record<string, string>;
+  /** How each `<Dial>` ends. Without it nobody answers: it rings for its `timeout` and reports `no-answer`. */
+  dial?: (verb: DialVerb) => DialOutcome | Promise<DialOutcome>;
+  /**
+   * Called when `<Start><Recording>` runs; returns the recording's SID and URL
+   * (e.g. from a fake REST API that can serve its media). Without it a SID is
+   * made up. The `completed` callback is sent after the call's status callback.
+   */
+  onRecordingStarted?: (info: { callSid: string; accountSid: string }) => SimulatedRecording | Promise<SimulatedRecording>;
 }
 
 /** The outcome of {@link simulateCall}. */
@@ -170,6 +200,7 @@ class CallSimulation {
   private heard: HeardItem[] = [];
   private turn = 0;
   private documentRequests = 0;
+  private readonly recordings: Array<SimulatedRecording & { verb: NonNullable<StartVerb['recording']>; startedAtMs: number; documentUrl: string }> = [];
 
   constructor(private readonly options: SimulateCallOptions) {
     this.callSid = options.callSid ?? `CA${randomBytes(16).toString('hex')}`;
@@ -194,7 +225,12 @@ class CallSimulation {
   }
 
   async run(): Promise<SimulatedCall> {
-    let step: Step = { kind: 'fetch', method: 'POST', url: this.publicUrl + (this.options.entryPath ?? '/twilio/incoming'), params: this.baseParams('ringing') };
+    let step: Step = {
+      kind: 'fetch',
+      method: 'POST',
+      url: this.publicUrl + (this.options.entryPath ?? '/twilio/incoming'),
+      params: { ...this.baseParams(this.options.direction?.startsWith('outbound') ? 'in-progress' : 'ringing'), ...this.options.entryParams },
+    };
     let failure: unknown;
     try {
       while (step.kind === 'fetch') {
@@ -211,6 +247,7 @@ class CallSimulation {
     this.result.durationSeconds = this.answered ? Math.round(this.clockMs / 1000) : 0;
     this.emit({ type: 'call-ended', endedBy, durationSeconds: this.result.durationSeconds, atMs: this.clockMs });
     await this.sendStatusCallback();
+    await this.sendRecordingCallbacks('completed');
     if (failure !== undefined) throw failure;
     return this.result;
   }
@@ -292,18 +329,30 @@ class CallSimulation {
           return { kind: 'end', endedBy: 'hangup' };
         case 'dial': {
           this.emit({ type: 'dial-attempted', number: verb.number, action: verb.action, atMs: this.clockMs });
-          // Nobody answers a simulated dial: it rings for `timeout` seconds (Twilio's default 30).
-          this.clockMs += (verb.timeout ?? 30) * 1000;
+          // Without a `dial` option nobody answers: it rings for `timeout` seconds (Twilio's default 30).
+          const outcome = (await this.options.dial?.(verb)) ?? { status: 'no-answer' as const };
+          const talked = outcome.status === 'completed' || outcome.status === 'answered' ? (outcome.durationSeconds ?? 0) : 0;
+          this.clockMs += talked > 0 ? 3000 + talked * 1000 : outcome.status === 'no-answer' ? (verb.timeout ?? 30) * 1000 : 2000;
+          this.emit({ type: 'dial-ended', number: verb.number, status: outcome.status, durationSeconds: talked, atMs: this.clockMs });
           if (verb.action !== undefined) {
             return {
               kind: 'fetch',
               method: verb.method ?? 'POST',
               url: resolveUrl(verb.action, url),
-              params: { ...this.baseParams('in-progress'), DialCallStatus: 'no-answer', DialCallDuration: '0' },
+              params: {
+                ...this.baseParams('in-progress'),
+                DialCallStatus: outcome.status,
+                DialCallDuration: String(talked),
+                ...(outcome.status === 'no-answer' || outcome.status === 'busy' || outcome.status === 'failed' ? {} : { DialCallSid: `CA${randomBytes(16).toString('hex')}` }),
+              },
             };
           }
+          // Without an action the call goes on with the next verb once the other party hangs up.
           break;
         }
+        case 'start':
+          await this.start(verb, url);
+          break;
         case 'connect':
           this.skip('Connect', 'Media Streams are not simulated; Twilio continues with the next verb once the stream ends');
           break;
@@ -444,6 +493,53 @@ class CallSimulation {
     // Without actionOnEmptyResult Twilio falls through to the verb after <Gather>.
     if (verb.actionOnEmptyResult) return { kind: 'fetch', method, url: action(), params: this.baseParams('in-progress') };
     return undefined;
+  }
+
+  private async start(verb: StartVerb, documentUrl: string): Promise<void> {
+    for (const name of verb.others ?? []) this.skip(`Start/${name}`, 'only <Recording> is simulated under <Start>');
+    if (!verb.recording) return;
+    const recording = (await this.options.onRecordingStarted?.({ callSid: this.callSid, accountSid: this.accountSid })) ?? {
+      recordingSid: `RE${randomBytes(16).toString('hex')}`,
+      recordingUrl: '',
+    };
+    if (!recording.recordingUrl) {
+      recording.recordingUrl = `https://api.twilio.com/2010-04-01/Accounts/${this.accountSid}/Recordings/${recording.recordingSid}`;
+    }
+    this.recordings.push({ ...recording, verb: verb.recording, startedAtMs: this.clockMs, documentUrl });
+    this.emit({ type: 'recording-started', recordingSid: recording.recordingSid, statusCallback: verb.recording.statusCallback, channels: verb.recording.channels, atMs: this.clockMs });
+    await this.sendRecordingCallbacks('in-progress');
+  }
+
+  /** Posts each recording's status to its callback, when the `<Recording>` asked for that event. */
+  private async sendRecordingCallbacks(recordingStatus: 'in-progress' | 'completed'): Promise<void> {
+    for (const recording of this.recordings) {
+      const { verb } = recording;
+      if (!verb.statusCallback || !verb.events.includes(recordingStatus)) continue;
+      if (recordingStatus === 'in-progress' && recording.startedAtMs !== this.clockMs) continue;
+      const url = resolveUrl(verb.statusCallback, recording.documentUrl);
+      const durationSeconds = Math.max(0, Math.round((this.clockMs - recording.startedAtMs) / 1000));
+      const params: Record<string, string> = {
+        AccountSid: this.accountSid,
+        CallSid: this.callSid,
+        RecordingSid: recording.recordingSid,
+        RecordingUrl: recording.recordingUrl,
+        RecordingStatus: recordingStatus,
+        RecordingDuration: recordingStatus === 'completed' ? String(durationSeconds) : '-1',
+        RecordingChannels: verb.channels === 'dual' ? '2' : '1',
+        RecordingStartTime: rfc2822(new Date(this.startedAt + recording.startedAtMs)),
+        RecordingSource: 'StartCallRecordingTwiML',
+        RecordingTrack: 'both',
+      };
+      try {
+        const answer = await this.send(verb.method ?? 'POST', url, params, 'webhook', new AbortController().signal);
+        this.emit({ type: 'recording-callback-sent', recordingSid: recording.recordingSid, recordingStatus, status: answer.status, atMs: this.clockMs });
+        if (answer.status < 200 || answer.status > 299) this.warn(11200, `recording status callback ${url} answered HTTP ${answer.status}`);
+      } catch (error) {
+        const message = describeRequestFailure(error)[1];
+        this.emit({ type: 'recording-callback-sent', recordingSid: recording.recordingSid, recordingStatus, error: message, atMs: this.clockMs });
+        this.warn(11200, `recording status callback ${url}: ${message}`);
+      }
+    }
   }
 
   private skip(name: string, reason: string): void {
@@ -590,7 +686,7 @@ class CallSimulation {
       CallerCountry: fromCountry,
       CallerState: '',
       CallerZip: '',
-      Direction: 'inbound',
+      Direction: this.options.direction ?? 'inbound',
       From: this.from,
       FromCity: '',
       FromCountry: fromCountry,

@@ -90,6 +90,20 @@ export interface RecordVerb {
   timeout?: number;
 }
 
+/** `<Start>`: something that runs in the background while the TwiML goes on (a `<Recording>`, a `<Stream>`). */
+export interface StartVerb {
+  kind: 'start';
+  recording?: {
+    statusCallback?: string;
+    method?: string;
+    /** Twilio's default is `completed` alone. */
+    events: string[];
+    channels?: string;
+  };
+  /** Names of nouns other than `<Recording>` (not simulated). */
+  others?: string[];
+}
+
 /** Any other element. Element names are case sensitive in TwiML: `<say>` lands here. */
 export interface UnknownVerb {
   kind: 'unknown';
@@ -108,6 +122,7 @@ export type TwimlVerb =
   | DialVerb
   | ConnectVerb
   | RecordVerb
+  | StartVerb
   | UnknownVerb;
 
 /**
@@ -195,6 +210,8 @@ function toVerb(node: OrderedNode): TwimlVerb {
       return toDial(node, attributes);
     case 'Connect':
       return toConnect(node);
+    case 'Start':
+      return toStart(node);
     case 'Record':
       return withoutUndefined({
         kind: 'record',
@@ -248,6 +265,26 @@ function toDial(node: OrderedNode, attributes: Record<string, string>): DialVerb
     timeout: numberAttribute(attributes.timeout),
     callerId: attributes.callerId,
   });
+}
+
+function toStart(node: OrderedNode): StartVerb {
+  const verb: StartVerb = { kind: 'start' };
+  const others: string[] = [];
+  for (const child of elementChildren(node)) {
+    const attributes = child[':@'] ?? {};
+    if (nodeName(child) !== 'Recording') {
+      others.push(nodeName(child));
+      continue;
+    }
+    verb.recording = withoutUndefined({
+      statusCallback: attributes.recordingStatusCallback,
+      method: methodAttribute(attributes.recordingStatusCallbackMethod),
+      events: (attributes.recordingStatusCallbackEvent ?? 'completed').split(/\s+/).filter(Boolean),
+      channels: attributes.channels,
+    });
+  }
+  if (others.length > 0) verb.others = others;
+  return verb;
 }
 
 function toConnect(node: OrderedNode): ConnectVerb {

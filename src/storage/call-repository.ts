@@ -1,5 +1,8 @@
 import type { Database, Queryable } from './database.js';
 
+/** First key of the per-number advisory lock (`pg_advisory_xact_lock(int, int)`): "call" in ASCII, the number's hash is the second. */
+const CALLS_FROM_NUMBER_LOCK = 0x63616c6c;
+
 export interface CallRow {
   call_id: string;
   account_sid: string | null;
@@ -26,7 +29,8 @@ export interface CallRow {
 }
 
 export type TurnKind = 'greeting' | 'speech' | 'silence' | 'unclear' | 'dtmf' | 'limit';
-export type TurnAction = 'listen' | 'hangup';
+/** `transfer`: the reply is followed by a `<Dial>` to a person. */
+export type TurnAction = 'listen' | 'hangup' | 'transfer';
 
 export interface TurnRow {
   turn_id: number;
@@ -138,8 +142,12 @@ export class CallRepository {
   constructor(private readonly db: Database) {}
 
   /** Creates the call once; a retried incoming webhook finds the row already there. */
-  async upsertCall(call: NewCall): Promise<CallRow> {
-    const { rows } = await this.db.query<CallRow>(
+  upsertCall(call: NewCall): Promise<CallRow> {
+    return this.insertCallRow(call, this.db);
+  }
+
+  private async insertCallRow(call: NewCall, tx: Queryable): Promise<CallRow> {
+    const { rows } = await tx.query<CallRow>(
       `INSERT INTO calls (call_id, account_sid, from_number, to_number, direction, profile_id, language, status)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (call_id) DO UPDATE SET updated_at = calls.updated_at
@@ -173,6 +181,28 @@ export class CallRepository {
 
   async setCallMode(callId: string, mode: CallRow['mode']): Promise<void> {
     await this.db.query('UPDATE calls SET mode = $2, updated_at = now() WHERE call_id = $1', [callId, mode]);
+  }
+
+  /**
+   * Stores a new call unless its number already has `limit` calls since
+   * `since`; `undefined` when it is over the limit. Instances sharing the
+   * database take a lock per number first, so calls from one number arriving
+   * at once on several instances are counted one after another, never both
+   * admitted on the same count. A call already stored is returned as it is.
+   */
+  async insertCallWithinLimit(call: NewCall, since: Date, limit: number): Promise<CallRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [CALLS_FROM_NUMBER_LOCK, call.from ?? '']);
+      const existing = await this.getCall(call.callId, tx);
+      if (existing) return existing;
+      // Read after the lock: under READ COMMITTED this statement sees every call committed by whoever held it before.
+      const { rows } = await tx.query<{ count: number }>(
+        'SELECT count(*)::int AS count FROM calls WHERE from_number = $1 AND started_at > $2',
+        [call.from ?? null, since],
+      );
+      if ((rows[0]?.count ?? 0) >= limit) return undefined;
+      return this.insertCallRow(call, tx);
+    });
   }
 
   /** Calls from a number since `since`, across every instance sharing the database (per-number rate limit). */
@@ -267,8 +297,8 @@ export class CallRepository {
        WHERE turn_id = $1
        RETURNING *`,
       [
-        turnId, outcome.assistantText, outcome.action, outcome.status, outcome.errorCode ?? null,
-        outcome.errorMessage ?? null, JSON.stringify(outcome.toolCalls), outcome.promptTokens,
+        turnId, withoutNul(outcome.assistantText), outcome.action, outcome.status, outcome.errorCode ?? null,
+        outcome.errorMessage === undefined ? null : withoutNul(outcome.errorMessage), JSON.stringify(outcome.toolCalls), outcome.promptTokens,
         outcome.completionTokens, outcome.ttsCharacters, outcome.completedAt,
         outcome.interruptedAtMs !== undefined, outcome.interruptedAtMs === undefined ? null : Math.round(outcome.interruptedAtMs),
         outcome.timings?.llm_first_token_at ?? null, outcome.timings?.first_text_at ?? null, outcome.timings?.first_audio_at ?? null,
@@ -320,18 +350,28 @@ export class CallRepository {
     return rows[0]?.twiml;
   }
 
-  async insertAudioFile(file: Omit<AudioFileRow, 'created_at' | 'deleted_at'>): Promise<AudioFileRow> {
+  /**
+   * Stores an audio file's row. A cached phrase already stored under the same
+   * key keeps its file (the first writer wins: instances synthesizing the same
+   * phrase at once must not swap the file under URLs already handed out), and
+   * that row is returned; only a deleted row, or the one whose file the caller
+   * found missing (`replacing`), takes the new file.
+   */
+  async insertAudioFile(file: Omit<AudioFileRow, 'created_at' | 'deleted_at'>, options: { replacing?: string } = {}): Promise<AudioFileRow> {
     const { rows } = await this.db.query<AudioFileRow>(
       `INSERT INTO audio_files (audio_id, filename, call_id, turn_id, cache_key, text, voice, model, format, content_type, size_bytes, duration_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (cache_key) DO UPDATE SET deleted_at = NULL, filename = EXCLUDED.filename, audio_id = audio_files.audio_id
+         WHERE audio_files.deleted_at IS NOT NULL OR audio_files.filename = $13
        RETURNING *`,
       [
         file.audio_id, file.filename, file.call_id, file.turn_id, file.cache_key, file.text, file.voice, file.model,
-        file.format, file.content_type, file.size_bytes, file.duration_ms,
+        file.format, file.content_type, file.size_bytes, file.duration_ms, options.replacing ?? null,
       ],
     );
-    return rows[0];
+    if (rows[0]) return rows[0];
+    const kept = await this.db.query<AudioFileRow>('SELECT * FROM audio_files WHERE cache_key = $1', [file.cache_key]);
+    return kept.rows[0];
   }
 
   async findCachedAudio(cacheKey: string): Promise<AudioFileRow | undefined> {
@@ -403,4 +443,13 @@ export class CallRepository {
       [callId, status, sequence, ended?.endedAt ?? null, ended?.durationSeconds ?? null, ended?.outcome ?? null],
     );
   }
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000, and a provider's garbage answer quoted
+ * in an error message (or a model's odd output) may carry one: storing the
+ * turn must not fail over it.
+ */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }

@@ -138,6 +138,118 @@ CREATE TABLE stream_tokens (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'reservations',
+    // Bookings made by the phone line, the dashboard or the admin API. Dates
+    // and times are the business's own local ones (the profile's time zone),
+    // as the caller said them: a table at 19:00 stays at 19:00 whatever the
+    // server's clock or a daylight-saving change.
+    sql: `
+CREATE TABLE reservations (
+  reservation_id    BIGSERIAL PRIMARY KEY,
+  profile_id        TEXT NOT NULL,
+  call_id           TEXT REFERENCES calls(call_id) ON DELETE SET NULL, -- the call that made it
+  name              TEXT NOT NULL,
+  phone             TEXT,                         -- E.164, the calling number unless another was given
+  reservation_date  DATE NOT NULL,
+  reservation_time  TIME NOT NULL,
+  party_size        INTEGER NOT NULL CHECK (party_size > 0),
+  notes             TEXT,
+  status            TEXT NOT NULL DEFAULT 'confirmed', -- confirmed | cancelled
+  source            TEXT NOT NULL DEFAULT 'phone',     -- phone | dashboard | api: who made or last changed it
+  created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+  updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX reservations_day_idx ON reservations (profile_id, reservation_date, reservation_time);
+CREATE INDEX reservations_phone_idx ON reservations (phone, reservation_date);
+`,
+  },
+  {
+    version: 5,
+    name: 'knowledge-chunks',
+    // A profile's Markdown knowledge, cut into chunks. A chunk is identified
+    // by the hash of its text, so a restart keeps the embeddings of every
+    // chunk whose text did not change. Embeddings are base64 of little-endian
+    // float32: no extension needed, the same on PGlite and PostgreSQL, and
+    // PGlite moves text some thirty times faster than bytea.
+    sql: `
+CREATE TABLE knowledge_chunks (
+  chunk_id         BIGSERIAL PRIMARY KEY,
+  profile_id       TEXT NOT NULL,
+  source           TEXT NOT NULL,               -- file name
+  position         INTEGER NOT NULL,            -- order within the profile's knowledge
+  heading          TEXT NOT NULL,               -- "Menu › Pasta"
+  content          TEXT NOT NULL,
+  content_hash     TEXT NOT NULL,
+  search_config    TEXT NOT NULL,               -- text search configuration of tsv (english, russian, simple…)
+  tsv              TSVECTOR NOT NULL,
+  embedding        TEXT,                        -- base64 float32
+  embedding_model  TEXT,
+  created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+  UNIQUE (profile_id, content_hash)
+);
+CREATE INDEX knowledge_chunks_tsv_idx ON knowledge_chunks USING GIN (tsv);
+`,
+  },
+  {
+    version: 6,
+    name: 'recordings-transfers-outbound',
+    // Twilio's recordings of calls (our copy of the audio is an audio_files
+    // row of the call, so audio retention treats it like the rest), hand-offs
+    // to a person, and calls the server places. An outbound call is stored
+    // before it is dialled: its random id is in the URL Twilio calls back, and
+    // the CallSid is only known once Twilio accepted it.
+    sql: `
+CREATE TABLE recordings (
+  recording_sid     TEXT PRIMARY KEY,             -- Twilio RecordingSid (RE…)
+  call_id           TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+  status            TEXT NOT NULL,                -- in-progress | completed | absent | failed (RecordingStatus)
+  source            TEXT,                         -- RecordingSource, e.g. StartCallRecordingTwiML
+  channels          INTEGER,
+  duration_seconds  INTEGER,
+  source_url        TEXT,                         -- RecordingUrl: Twilio's copy
+  audio_id          TEXT REFERENCES audio_files(audio_id) ON DELETE SET NULL, -- our copy in the audio store
+  fetch_error       TEXT,
+  started_at        TIMESTAMPTZ,
+  created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+  updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX recordings_call_id_idx ON recordings (call_id);
+
+CREATE TABLE transfers (
+  transfer_id       BIGSERIAL PRIMARY KEY,
+  call_id           TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+  turn_id           BIGINT UNIQUE REFERENCES turns(turn_id) ON DELETE SET NULL,
+  to_number         TEXT NOT NULL,
+  summary           TEXT NOT NULL,                -- what the assistant tells the person taking over
+  status            TEXT NOT NULL DEFAULT 'dialing', -- dialing | completed | answered | busy | no-answer | failed | canceled
+  dial_call_sid     TEXT,
+  dial_duration_seconds INTEGER,
+  message           TEXT,                         -- taken when nobody answered
+  created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+  ended_at          TIMESTAMPTZ
+);
+CREATE INDEX transfers_call_id_idx ON transfers (call_id);
+
+CREATE TABLE outbound_calls (
+  outbound_id       TEXT PRIMARY KEY,             -- random, unguessable: the answer webhook's path
+  call_id           TEXT UNIQUE,                  -- Twilio CallSid once placed
+  to_number         TEXT NOT NULL,
+  from_number       TEXT NOT NULL,
+  profile_id        TEXT NOT NULL,
+  purpose           TEXT NOT NULL,
+  details           TEXT,
+  greeting          TEXT NOT NULL,                -- said when a person answers
+  voicemail         TEXT NOT NULL,                -- left on an answering machine
+  status            TEXT NOT NULL DEFAULT 'placing', -- placing | placed | failed | human | machine | fax
+  answered_by       TEXT,                         -- Twilio's AnsweredBy
+  error             TEXT,
+  created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+  updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 /**

@@ -337,7 +337,7 @@ describe('authentication and faults', () => {
   });
 
   it('answers 404 for unknown paths', async () => {
-    const response = await fetch(`${fake.url}/embeddings`, { method: 'POST', headers: { authorization: 'Bearer k' } });
+    const response = await fetch(`${fake.url}/moderations`, { method: 'POST', headers: { authorization: 'Bearer k' } });
     expect(response.status).toBe(404);
   });
 

@@ -8,7 +8,12 @@ import {
   speechVoices,
   type SpeechFormat,
 } from '../providers/speech-model.js';
+import { applyFault, type FakeErrorReply, type FakeFault } from './fake-faults.js';
 import { FakeRealtimeServer, refuseUpgrade, type FakeRealtime } from './fake-realtime.js';
+import { ngramEmbedding } from './ngram-embedding.js';
+
+export type { FakeErrorReply, FakeFault } from './fake-faults.js';
+export { refusedBaseUrl } from './fake-faults.js';
 
 /**
  * How slowly the fake answers. Rates of `Infinity` and delays of 0 mean no
@@ -49,16 +54,6 @@ export const latencyProfiles = {
 export interface FakeToolCall {
   name: string;
   arguments: Record<string, unknown>;
-}
-
-/** An HTTP error answer, shaped like OpenAI's. */
-export interface FakeErrorReply {
-  status: number;
-  message?: string;
-  /** OpenAI's error `code`, e.g. `insufficient_quota` for an exhausted balance. */
-  code?: string;
-  /** Sent as the `retry-after` header. */
-  retryAfterSeconds?: number;
 }
 
 /**
@@ -108,15 +103,7 @@ export interface FakeTranscriptionRequest {
 
 export type FakeTranscriber = (request: FakeTranscriptionRequest) => string | Promise<string>;
 
-export type FakeEndpoint = 'chat' | 'speech' | 'transcription';
-
-/**
- * A failure injected into the next request(s) to an endpoint:
- * an HTTP error; `'refuse'` drops the connection before answering; `'garbage'`
- * answers 200 with an HTML page (what a misconfigured proxy sends); `stallMs`
- * holds the response headers back that long, then answers normally.
- */
-export type FakeFault = FakeErrorReply | 'refuse' | 'garbage' | { stallMs: number };
+export type FakeEndpoint = 'chat' | 'speech' | 'transcription' | 'embeddings';
 
 /** One request the fake received, as seen on the wire. */
 export interface FakeRecordedRequest {
@@ -269,7 +256,7 @@ class FakeOpenAIServer implements FakeOpenAI {
   private respond: FakeChatResponder;
   private transcribe: FakeTranscriber;
   private readonly chatScript: FakeChatReply[] = [];
-  private readonly faults: Record<FakeEndpoint, FakeFault[]> = { chat: [], speech: [], transcription: [] };
+  private readonly faults: Record<FakeEndpoint, FakeFault[]> = { chat: [], speech: [], transcription: [], embeddings: [] };
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly random: () => number;
   private closed = false;
@@ -364,6 +351,7 @@ class FakeOpenAIServer implements FakeOpenAI {
       if (!(await this.injectFault(route, response))) return;
       if (route === 'chat') await this.chat(response, record, body);
       else if (route === 'speech') await this.speech(response, record, body);
+      else if (route === 'embeddings') this.embeddings(response, record, body);
       else await this.transcription(request, response, record, body);
     } catch (error) {
       if (!response.headersSent) sendError(response, 500, `fake server failed: ${(error as Error).message}`);
@@ -423,21 +411,11 @@ class FakeOpenAIServer implements FakeOpenAI {
   private async injectFault(endpoint: FakeEndpoint, response: ServerResponse): Promise<boolean> {
     const fault = this.faults[endpoint].shift();
     if (fault === undefined) return true;
-    if (fault === 'refuse') {
-      response.socket?.destroy();
-      return false;
-    }
-    if (fault === 'garbage') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      response.end('<html><body><h1>It works!</h1>\u0000\u00ff\u00fe</body></html>\n');
-      return false;
-    }
-    if ('stallMs' in fault) {
-      await this.sleep(fault.stallMs);
-      return this.isOpen(response);
-    }
-    sendError(response, fault.status, fault.message, fault.code, fault.retryAfterSeconds);
-    return false;
+    const outcome = await applyFault(fault, response, {
+      sleep: (ms) => this.sleep(ms),
+      sendError: (target, error) => sendError(target, error.status, error.message, error.code, error.retryAfterSeconds, undefined, error.retryAfterMs),
+    });
+    return outcome === 'proceed' && this.isOpen(response);
   }
 
   // --- chat -----------------------------------------------------------------
@@ -460,7 +438,7 @@ class FakeOpenAIServer implements FakeOpenAI {
     };
     const reply = this.chatScript.shift() ?? (await this.respond(chatRequest));
     if ('error' in reply) {
-      return sendError(response, reply.error.status, reply.error.message, reply.error.code, reply.error.retryAfterSeconds);
+      return sendError(response, reply.error.status, reply.error.message, reply.error.code, reply.error.retryAfterSeconds, undefined, reply.error.retryAfterMs);
     }
     const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const plan = planCompletion(reply, chatRequest, () => this.randomId());
@@ -649,6 +627,28 @@ class FakeOpenAIServer implements FakeOpenAI {
     sendJson(response, 200, usage ? { text, usage } : { text });
   }
 
+  // --- embeddings -----------------------------------------------------------
+
+  /** Deterministic vectors (`ngramEmbedding`): similar texts get similar vectors, as with a real model. */
+  private embeddings(response: ServerResponse, record: FakeRecordedRequest, rawBody: Buffer): void {
+    const body = parseJson(rawBody);
+    record.body = body;
+    if (!body) return sendError(response, 400, 'We could not parse the JSON body of your request.');
+    if (typeof body.model !== 'string' || !body.model) return sendError(response, 400, 'you must provide a model parameter', undefined, undefined, 'model');
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.some((input) => typeof input !== 'string' || input === '')) {
+      return sendError(response, 400, "'input' : input must be a non-empty string or an array of non-empty strings", undefined, undefined, 'input');
+    }
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
+    const base64 = body.encoding_format === 'base64';
+    const data = (inputs as string[]).map((input, index) => {
+      const vector = ngramEmbedding(input, dimensions);
+      return { object: 'embedding', index, embedding: base64 ? Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64') : Array.from(vector) };
+    });
+    const tokens = (inputs as string[]).reduce((sum, input) => sum + estimateTokens(input), 0);
+    sendJson(response, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+  }
+
   // --- timing ---------------------------------------------------------------
 
   /** Resolves after `ms`; no timer at all for 0, and at once when the fake closes. */
@@ -687,6 +687,7 @@ function routeOf(method: string, path: string): FakeEndpoint | 'models' | 'unkno
   if (method === 'POST' && path === '/v1/chat/completions') return 'chat';
   if (method === 'POST' && path === '/v1/audio/speech') return 'speech';
   if (method === 'POST' && path === '/v1/audio/transcriptions') return 'transcription';
+  if (method === 'POST' && path === '/v1/embeddings') return 'embeddings';
   if (method === 'GET' && path === '/v1/models') return 'models';
   return 'unknown';
 }
@@ -920,8 +921,10 @@ const errorTypes: Record<number, string> = {
 };
 
 /** OpenAI's error body: `{ error: { message, type, param, code } }`. */
-function sendError(response: ServerResponse, status: number, message?: string, code?: string, retryAfterSeconds?: number, param?: string): void {
-  const headers: Record<string, string> = retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) };
+function sendError(response: ServerResponse, status: number, message?: string, code?: string, retryAfterSeconds?: number, param?: string, retryAfterMs?: number): void {
+  const headers: Record<string, string> = {};
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (retryAfterMs !== undefined) headers['retry-after-ms'] = String(retryAfterMs);
   sendJson(response, status, errorBody(status, message, code, param), headers);
 }
 

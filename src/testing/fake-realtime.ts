@@ -7,10 +7,10 @@ import type {
   FakeChatMessage,
   FakeChatReply,
   FakeChatRequest,
-  FakeFault,
   FakeLatencyProfile,
   FakeTranscriptionRequest,
 } from './fake-openai-server.js';
+import type { FakeConnectionFault } from './fake-faults.js';
 
 // A fake of OpenAI's Realtime API (the GA protocol, `gpt-realtime`) over a
 // WebSocket, served at `/v1/realtime` by the fake OpenAI server. It hears the
@@ -86,7 +86,7 @@ export interface FakeRealtime {
   /** Resolves with the `index`-th session once it has connected. */
   waitForSession(index?: number): Promise<FakeRealtimeSession>;
   /** Makes the next `count` connection attempts fail with `fault` instead of upgrading. */
-  failNextConnection(fault: FakeFault, count?: number): void;
+  failNextConnection(fault: FakeConnectionFault, count?: number): void;
 }
 
 /** What the realtime fake borrows from the HTTP fake, so both answer alike. */
@@ -120,7 +120,7 @@ export function refuseUpgrade(socket: Duplex, status: number, body: unknown, hea
 export class FakeRealtimeServer implements FakeRealtime {
   readonly sessions: RealtimeConnection[] = [];
   private readonly sockets = new WebSocketServer({ noServer: true });
-  private readonly faults: FakeFault[] = [];
+  private readonly faults: FakeConnectionFault[] = [];
   private readonly waiters: { index: number; resolve: (session: FakeRealtimeSession) => void }[] = [];
   private closed = false;
 
@@ -132,7 +132,7 @@ export class FakeRealtimeServer implements FakeRealtime {
     return new Promise((resolve) => this.waiters.push({ index, resolve }));
   }
 
-  failNextConnection(fault: FakeFault, count = 1): void {
+  failNextConnection(fault: FakeConnectionFault, count = 1): void {
     for (let index = 0; index < count; index++) this.faults.push(fault);
   }
 

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import { createApp, type App } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
+import { createLogger } from '../observability/create-logger.js';
 import type { Database } from '../storage/database.js';
 import { signTwilioRequest } from '../simulator/twilio-simulator.js';
 import { openTestDatabase, type DatabaseKind } from './test-databases.js';
@@ -29,7 +30,11 @@ export interface TestApp {
  * a temporary data folder. `env` is the environment it is configured from
  * (the same parsing as production); OpenAI traffic goes where `OPENAI_BASE_URL` says.
  */
-export async function startTestApp(kind: DatabaseKind, env: Record<string, string | undefined> = {}): Promise<TestApp> {
+export async function startTestApp(
+  kind: DatabaseKind,
+  env: Record<string, string | undefined> = {},
+  options: { /** Where the server's own logger (the production one: scrubbing, masking) writes; silent otherwise. */ logDestination?: DestinationStream } = {},
+): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'callme-test-'));
   const testDb = await openTestDatabase(kind);
   const config = loadConfig({
@@ -41,7 +46,8 @@ export async function startTestApp(kind: DatabaseKind, env: Record<string, strin
     OPENAI_TIMEOUT_MS: '5000',
     ...env,
   });
-  const app = await createApp(config, { database: testDb.db, logger: pino({ level: config.logLevel }) });
+  const logger = options.logDestination ? createLogger(config, options.logDestination) : pino({ level: config.logLevel });
+  const app = await createApp(config, { database: testDb.db, logger });
   const address = await app.server.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,

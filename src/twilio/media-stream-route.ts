@@ -1,10 +1,10 @@
 import '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import twilio from 'twilio';
 import type { WebSocket } from 'ws';
 import type { StreamCall } from '../conversation/media-stream-hub.js';
 import type { Services } from '../services.js';
 import { audioMessage, clearMessage, markMessage, parseStreamMessage } from './media-stream-messages.js';
+import { isTwilioSigned } from './signature-guard.js';
 import { hashStreamToken, streamTokenPattern } from './stream-tokens.js';
 
 /** WebSocket close codes: 1008 = policy violation, 1011 = server error. */
@@ -38,7 +38,7 @@ export async function registerMediaStreamRoute(app: FastifyInstance, services: S
     if (config.twilio.validateSignature) {
       const signature = request.headers['x-twilio-signature'];
       // Twilio signs a stream's upgrade over its wss:// URL, with no form parameters.
-      if (typeof signature !== 'string' || !twilio.validateRequest(services.twilioAuthToken, signature, wsBase + request.url, {})) {
+      if (!isTwilioSigned(services.twilioAuthToken, signature, wsBase + request.url, {})) {
         return refuse(403, 'forbidden', 'missing or invalid X-Twilio-Signature');
       }
     }

@@ -10,11 +10,27 @@ export interface ReplyTwimlOptions {
   segments: SegmentRow[];
   /** Absolute URL of a piece's audio. */
   audioUrl: (filename: string) => string;
-  /** What follows the pieces: listen for the next turn, hang up, or come back for more pieces. */
+  /** What follows the pieces: listen for the next turn, hang up, come back for more pieces, or dial a person. */
   next:
     | { kind: 'listen'; actionUrl: string }
     | { kind: 'hangup' }
-    | { kind: 'continue'; url: string; pauseSeconds?: number };
+    | { kind: 'continue'; url: string; pauseSeconds?: number }
+    | DialNext;
+  /**
+   * Starts recording the call before anything else runs (`<Start><Recording>`):
+   * Twilio records in the background while the TwiML goes on, and reports
+   * each step of the recording to `statusCallbackUrl`.
+   */
+  startRecording?: { statusCallbackUrl: string; channels: 'mono' | 'dual' };
+}
+
+/** `<Dial>` a person; Twilio posts `actionUrl` with `DialCallStatus` when that leg ends. */
+export interface DialNext {
+  kind: 'dial';
+  number: string;
+  actionUrl: string;
+  timeoutSeconds: number;
+  callerId?: string;
 }
 
 /**
@@ -25,6 +41,14 @@ export interface ReplyTwimlOptions {
 export function replyTwiml(options: ReplyTwimlOptions): string {
   const response = new VoiceResponse();
   const polly = pollyVoiceFor(options.profile.language, options.profile.pollyVoice);
+  if (options.startRecording) {
+    response.start().recording({
+      recordingStatusCallback: options.startRecording.statusCallbackUrl,
+      recordingStatusCallbackMethod: 'POST',
+      recordingStatusCallbackEvent: ['in-progress', 'completed', 'absent'],
+      channels: options.startRecording.channels,
+    });
+  }
   for (const segment of options.segments) {
     if (segment.filename) response.play(options.audioUrl(segment.filename));
     else response.say({ voice: polly.voice as never, language: polly.sayLanguage as never }, segment.text);
@@ -43,6 +67,9 @@ export function replyTwiml(options: ReplyTwimlOptions): string {
     });
   } else if (next.kind === 'hangup') {
     response.hangup();
+  } else if (next.kind === 'dial') {
+    const dial = response.dial({ action: next.actionUrl, method: 'POST', timeout: next.timeoutSeconds, callerId: next.callerId });
+    dial.number(next.number);
   } else {
     if (next.pauseSeconds) response.pause({ length: next.pauseSeconds });
     response.redirect({ method: 'POST' }, next.url);

@@ -6,6 +6,8 @@ import type { TurnRow } from '../storage/call-repository.js';
 import { connectStreamTwiml, emptyTwiml, fallbackTwiml, replyTwiml, type ReplyTwimlOptions } from './reply-twiml.js';
 import { newStreamToken, streamTokenLifetimeMs } from './stream-tokens.js';
 import { twilioSignatureGuard } from './signature-guard.js';
+import { recordingStatusPath } from '../recordings/recording-routes.js';
+import { transferDial, transferEndedPath } from '../transfer/transfer-routes.js';
 import {
   callParamsSchema,
   continueQuerySchema,
@@ -64,6 +66,9 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
     const progress = await engine.readReply(turn.turn_id, fromSeq, firstPieceWaitMs);
     if (!progress) return { twiml: fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)), final: true };
     const { segments, done } = progress;
+    // A switch_language during this turn: the caller answers in the new language, so the <Gather> must listen for it.
+    const live = done ? engine.liveTurn(turn.turn_id) : undefined;
+    if (live) profile = engine.profileFor(live.call);
     if (done && segments.length === 0 && fromSeq === 0) {
       // Nothing could be said (storage failed mid-turn): apologise with Twilio's voice, keep listening.
       return { twiml: fallbackTwiml(profile, profile.phrases.apology, listen(routes, turn.seq + 1)), final: true };
@@ -76,9 +81,15 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
         pauseSeconds: segments.length === 0 ? 1 : undefined,
       };
     } else if (progress.turn.action === 'hangup') next = { kind: 'hangup' };
+    else if (progress.turn.action === 'transfer' && profile.transfer) next = transferDial(profile.transfer, url(transferEndedPath(turn.turn_id)));
     else next = listen(routes, turn.seq + 1);
+    // The greeting's first real answer starts the recording, so the disclosure is on it too.
+    const startRecording =
+      turn.seq === 0 && fromSeq === 0 && profile.recording.enabled && (segments.length > 0 || done)
+        ? { statusCallbackUrl: url(recordingStatusPath), channels: profile.recording.channels }
+        : undefined;
     return {
-      twiml: replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next }),
+      twiml: replyTwiml({ profile, segments, audioUrl: (filename) => url(`/audio/${filename}`), next, startRecording }),
       final: segments.length > 0 || done,
     };
   };
@@ -94,13 +105,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
    * transport cannot serve it, start with the webhook greeting.
    */
   const answerNewCall = async (reply: FastifyReply, routes: RouteSet, info: CallInfo, profile: AssistantProfile) => {
-    // Per-number rate limit, counted in the shared database so it holds across instances.
-    if (info.from && !(await services.repository.getCall(info.callSid))) {
-      const recent = await services.repository.countCallsFrom(info.from, new Date(Date.now() - 3_600_000));
-      if (recent >= config.assistant.maxCallsPerNumberPerHour) {
-        reply.request.log.warn({ callSid: info.callSid, recent }, 'caller number over its hourly call limit');
-        return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.tooManyCalls, { kind: 'hangup' }));
-      }
+    // Per-number rate limit, counted and admitted atomically in the shared database so it holds across instances.
+    if (info.from && !(await engine.admitCall(info, config.assistant.maxCallsPerNumberPerHour))) {
+      reply.request.log.warn({ callSid: info.callSid }, 'caller number over its hourly call limit');
+      return sendTwiml(reply, fallbackTwiml(profile, profile.phrases.tooManyCalls, { kind: 'hangup' }));
     }
     if (profile.mode !== 'webhook' && services.streams?.canServe(profile)) {
       const call = await engine.registerCall(info);
