@@ -183,7 +183,7 @@ export async function prewarmPhrases(services: Services): Promise<{ ready: numbe
   let ready = 0;
   let failed = 0;
   const jobs = services.profiles.all.flatMap((profile) =>
-    [profile.greeting, ...Object.entries(profile.phrases).filter(([name]) => name !== 'confirm').map(([, text]) => text)].map(
+    [profile.greeting, ...(profile.recording.enabled ? [profile.recording.disclosure] : []), ...(profile.transfer ? [profile.transfer.handoffLine, profile.transfer.unavailableLine, profile.transfer.messageTakenLine] : []), ...Object.entries(profile.phrases).filter(([name]) => name !== 'confirm').map(([, text]) => text)].map(
       (text) => async () => {
         try {
           await services.renderer.renderPhrase(text, profile);

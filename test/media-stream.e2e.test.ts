@@ -101,7 +101,9 @@ describe('a call over a Twilio media stream (stream mode)', () => {
     }
     // The transcription got the utterance as 16 kHz WAV.
     const transcription = openai.requests.filter((request) => request.endpoint === 'transcription').at(-1);
-    expect(transcription?.fields).toMatchObject({ model: 'gpt-4o-mini-transcribe', language: 'en' });
+    expect(transcription?.fields).toMatchObject({ model: 'gpt-4o-mini-transcribe' });
+    // Bella Vista allows several languages: no language hint, so the model writes what it heard and the call can follow.
+    expect(transcription?.fields?.language).toBeUndefined();
     await call.stop();
   }, 40_000);
 

@@ -1,4 +1,3 @@
-import { loadTelephonyDetail } from './telephony-views.js';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
@@ -7,6 +6,7 @@ import { buildAnalyticsReport } from './analytics.js';
 import type { CallDetail, CallSummary } from './call-views.js';
 import { openApiDocument } from './openapi.js';
 import { addCosts, type Cost } from './pricing.js';
+import { loadTelephonyDetail } from './telephony-views.js';
 
 /** A page of the calls list. */
 export interface CallPage {

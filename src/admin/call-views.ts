@@ -1,9 +1,9 @@
-import type { TelephonyDetail } from './telephony-views.js';
 import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
 import type { TurnRow } from '../storage/call-repository.js';
 import type { CallEventRow, CallListRow, LiveCallRow, TurnAudioRow } from './admin-repository.js';
 import { maskPhoneNumber } from './phone-mask.js';
 import { costOf, type Cost, type PriceTable, type Usage } from './pricing.js';
+import type { TelephonyDetail } from './telephony-views.js';
 
 /** How a call ended, as an operator reads it. Unknown values are shown as stored. */
 export const outcomeLabels: Record<string, string> = {
@@ -11,6 +11,7 @@ export const outcomeLabels: Record<string, string> = {
   completed: 'Assistant said goodbye',
   'hung-up': 'Caller hung up',
   'no-input': 'No input',
+  'limit-reached': 'Call limit reached',
   transferred: 'Transferred',
   voicemail: 'Voicemail left',
   fax: 'Fax answered',

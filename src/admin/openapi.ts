@@ -166,6 +166,53 @@ export function openApiDocument(serverUrl: string) {
             ...errors,
           },
         },
+        post: {
+          summary: 'Place a call: a reminder or a confirmation, with answering-machine detection',
+          description:
+            'Twilio dials `to`; a person hears the purpose\'s greeting and talks to the assistant, an answering machine gets its voicemail message after the beep. ' +
+            'Needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (503 otherwise); a call Twilio refuses is a 400 with its reason.',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['to', 'purpose'],
+                  properties: {
+                    to: { type: 'string', example: '+15551234567' },
+                    purpose: { type: 'string', description: "One of the profile's `outbound.purposes`.", example: 'confirmation' },
+                    details: { type: 'string', maxLength: 300, example: 'your table for 4 on Friday at 7 pm' },
+                    profile: { type: 'string', description: 'Profile id; the default profile when unset.' },
+                    from: { type: 'string', description: 'Defaults to TWILIO_PHONE_NUMBER.' },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '201': json(
+              {
+                type: 'object',
+                properties: {
+                  outboundId: { type: 'string' }, callSid: { type: 'string' }, status: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
+                  profile: { type: 'string' }, purpose: { type: 'string' }, greeting: { type: 'string' }, voicemail: { type: 'string' },
+                },
+              },
+              'Twilio accepted the call; it is ringing.',
+            ),
+            ...errors,
+          },
+        },
+      },
+      '/api/calls/{callSid}/recordings/{recordingSid}/audio': {
+        get: {
+          summary: "A call recording's audio (MP3), while audio retention keeps it",
+          parameters: [
+            { name: 'callSid', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'recordingSid', in: 'path', required: true, schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'The audio.', content: { 'audio/mpeg': {} } }, '404': { $ref: '#/components/responses/NotFound' }, ...errors },
+        },
       },
       '/api/calls/{callSid}': {
         get: {

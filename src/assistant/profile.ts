@@ -65,7 +65,7 @@ export const profileSchema = z.object({
   phoneNumbers: z.array(z.string()).default([]),
   /** Model-driven calls end after this many caller turns, politely (the last answer is followed by `phrases.limitReached`). */
   maxTurns: z.number().int().min(1).max(200).default(40),
-  /** Calls end politely after this long, in every mode; when unset, `stream.maxCallSeconds` (900 by default). */
+  /** Webhook and stream calls end politely after this long; when unset, `stream.maxCallSeconds` (900 by default). */
   maxCallSeconds: z.number().int().min(30).max(7200).optional(),
   /** Opening hours and capacity: with this block the assistant takes reservations (see src/reservations). */
   reservations: reservationSettingsSchema,

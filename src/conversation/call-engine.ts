@@ -117,10 +117,7 @@ export class CallEngine {
    */
   async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<ClaimedTurn> {
     const call = await this.ensureCall(info);
-    // Before the turn starts, so its reply, voice and next <Gather> are already in the caller's language.
-    if (kindOf(input, this.deps.settings.minSpeechConfidence) === 'speech' && input.kind === 'speech') {
-      await followCallerLanguage(this.deps.repository, this.profileFor(call), call, input.text);
-    }
+    await this.followLanguage(call, input);
     const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
     return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input);
   }
@@ -182,6 +179,12 @@ export class CallEngine {
    */
   admitCall(info: CallInfo, limit: number): Promise<CallRow | undefined> {
     return this.deps.repository.insertCallWithinLimit(this.newCall(info), new Date(Date.now() - 3_600_000), limit);
+  }
+
+  /** Before the turn starts, so its reply, voice and next <Gather> are already in the language the caller spoke. */
+  private async followLanguage(call: CallRow, input: CallerInput): Promise<void> {
+    if (input.kind !== 'speech' || kindOf(input, this.deps.settings.minSpeechConfidence) !== 'speech') return;
+    await followCallerLanguage(this.deps.repository, this.profileFor(call), call, input.text);
   }
 
   private async ensureCall(info: CallInfo): Promise<CallRow> {
@@ -249,6 +252,7 @@ export class CallEngine {
     interrupt?: AbortSignal,
   ): Promise<{ turn: TurnRow; call: CallRow }> {
     const call = await this.ensureCall(info);
+    if (input) await this.followLanguage(call, input);
     const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
     const claimed = await this.claimRow(call, seq, kind, input);
     if (claimed.created) {

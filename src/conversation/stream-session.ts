@@ -184,7 +184,8 @@ export class StreamSession {
         audio: wav,
         filename: 'speech.wav',
         model: this.profile.stream.transcriptionModel,
-        language: this.profile.language.slice(0, 2),
+        // A profile that allows several languages gets no hint: the model then writes what it heard in its own script, and the call follows.
+        language: this.profile.languages.length > 0 ? undefined : this.profile.language.slice(0, 2),
       });
       return { text: result.text.trim(), speechEndedAt, transcriptFinalAt: new Date() };
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { ReservationPage, ReservationView } from '../admin/reservation-api-routes.js';
-import { addDays } from '../reservations/opening-hours.js';
+import { addDays, isCalendarDate } from '../reservations/opening-hours.js';
 import { badge } from './format.js';
 import { html, type SafeHtml } from './html.js';
 import { layout, type PageOptions } from './layout.js';
@@ -14,6 +14,7 @@ export interface ReservationFilterForm {
   phone?: string;
 }
 
+/** What the reservations page is rendered from. */
 export interface ReservationsPageOptions extends Pick<PageOptions, 'principal'> {
   /** Needed by the change and cancel forms, whoever is signed in. */
   csrfToken: string;
@@ -40,7 +41,7 @@ export function reservationsPage(options: ReservationsPageOptions): string {
     <h1>Reservations</h1>
     ${page ? html`<p class="muted summary" data-testid="reservations-summary">${title} · ${page.total} reservation${page.total === 1 ? '' : 's'} · ${page.guests} guest${page.guests === 1 ? '' : 's'} expected</p>` : html``}
   </div>
-  ${day ? html`<nav class="day-nav" aria-label="Days">${dayLink(addDays(day, -1), '← Previous day')}${day === today ? html`` : dayLink(today, 'Today')}${dayLink(addDays(day, 1), 'Next day →')}</nav>` : html``}
+  ${day && isCalendarDate(day) ? html`<nav class="day-nav" aria-label="Days">${dayLink(addDays(day, -1), '← Previous day')}${day === today ? html`` : dayLink(today, 'Today')}${dayLink(addDays(day, 1), 'Next day →')}</nav>` : html``}
 </div>
 <form class="filters card" method="get" action="/dashboard/reservations" role="search">
   <label>Day <input type="date" name="date" value="${day ?? ''}"></label>
@@ -108,5 +109,8 @@ export function filterUrl(form: ReservationFilterForm): string {
 
 /** "Friday 7 March 2025". */
 function longDate(date: string): string {
-  return new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(new Date(`${date}T12:00:00Z`));
+  const time = Date.parse(`${date}T12:00:00Z`);
+  // A date typed into the filter that is no date is shown as typed (the page also says why it was refused).
+  if (Number.isNaN(time)) return date;
+  return new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(time);
 }

@@ -23,7 +23,11 @@ export async function registerAudioRoutes(app: FastifyInstance, services: Servic
       return reply.code(304).header('ETag', etag).header('Cache-Control', cacheControl).send();
     }
     const file = await services.audioStore.get(filename);
-    if (!file) throw new HttpError('not_found', 'no such audio file');
+    if (!file) {
+      // Recorded in the shared database but absent here: another instance wrote it to a store this one cannot see.
+      request.log.warn({ filename }, 'audio file is in the database but not in the audio store; instances must share AUDIO_DIR or use AUDIO_STORE=s3');
+      throw new HttpError('not_found', 'no such audio file');
+    }
     return reply
       .header('Content-Type', file.info.contentType)
       .header('Content-Length', String(file.info.sizeBytes))

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { CallerInput, CallInfo } from '../conversation/call-engine.js';
 import { HttpError } from '../errors.js';
-import { followCallerLanguage } from '../languages/follow-caller-language.js';
 import type { Services } from '../services.js';
 import type { CallRow } from '../storage/call-repository.js';
 import { TextReplyOutput } from './text-reply-output.js';
@@ -67,7 +66,6 @@ export class StaffConversation {
     const text = options.text?.trim();
     if (text && !ended) {
       if (call.status !== 'in-progress') throw new HttpError('invalid_request', 'this session has ended');
-      await followCallerLanguage(repository, engine.profileFor(call), call, text);
       const seq = await repository.nextTurnSeq(call.call_id);
       const answered = await this.turn(call, seq, { kind: 'speech', text, confidence: 1 });
       reply = answered.text;

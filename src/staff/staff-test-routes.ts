@@ -88,15 +88,21 @@ async function readUpload(request: FastifyRequest): Promise<{ audio: Uint8Array;
   if (request.isMultipart()) {
     const fields: Record<string, string> = {};
     let file: { audio: Buffer; filename: string } | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'file') {
-          part.file.resume();
-          continue;
-        }
-        const audio = await part.toBuffer();
-        file = { audio, filename: safeFilename(part.filename, part.mimetype) };
-      } else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file') {
+            part.file.resume();
+            continue;
+          }
+          const audio = await part.toBuffer();
+          file = { audio, filename: safeFilename(part.filename, part.mimetype) };
+        } else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
+      }
+    } catch (error) {
+      // The multipart parser's own errors ("Boundary not found", "Unexpected end of multipart data") carry no status: the body is broken.
+      if ((error as { statusCode?: number }).statusCode) throw error;
+      throw new HttpError('invalid_request', 'the body is not valid multipart/form-data', { field: 'file' });
     }
     if (!file || file.audio.length === 0) throw new HttpError('invalid_request', 'expected an audio file in the "file" field', { field: 'file' });
     return { ...file, fields };

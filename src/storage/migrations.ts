@@ -163,6 +163,8 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_day_idx ON reservations (profile_id, reservation_date, reservation_time);
 CREATE INDEX reservations_phone_idx ON reservations (phone, reservation_date);
+-- A returning caller is recognised by number on every call (and the hourly per-number limit counts by it).
+CREATE INDEX calls_from_number_idx ON calls (from_number, started_at DESC);
 `,
   },
   {

@@ -21,6 +21,7 @@ export interface ReservationRow {
   updated_at: Date;
 }
 
+/** A booking to store; `date` and `time` already checked and normalised by the book. */
 export interface NewReservation {
   profileId: string;
   callId?: string;
@@ -33,6 +34,7 @@ export interface NewReservation {
   source: ReservationSource;
 }
 
+/** Columns a change may set; those left undefined keep their value. */
 export type ReservationChanges = Partial<{ date: string; time: string; partySize: number; name: string; notes: string | null; status: ReservationStatus; source: ReservationSource }>;
 
 export interface ReservationFilter {

@@ -193,9 +193,11 @@ export class WriteJournal {
           backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
           continue;
         }
-        // The database answered and refused this write: it never will take it.
-        this.options.logger.error({ err: error, write: head?.description }, 'a queued write was refused by the database; it is dropped');
-        if (this.outage) this.outage.dropped += 1;
+        // The database answered and refused this write: it never will take it. (A probe answered at all: it is reachable.)
+        if (head) {
+          this.options.logger.error({ err: error, write: head.description }, 'a queued write was refused by the database; it is dropped');
+          if (this.outage) this.outage.dropped += 1;
+        }
       }
       if (this.outage) this.outage.reachableAt ??= Date.now();
       this.unreachableSince = undefined;

@@ -305,9 +305,10 @@ describe('fuzzing every route', () => {
         // The call's own webhooks always answer a real CallSid with TwiML (other Twilio callbacks may want fields of their own).
         const isStatus = route === '/twilio/status' || route === '/status';
         const isCallWebhook = ['/twilio/incoming', '/twilio/voice', '/twilio/stream-ended', '/voice', '/voice/stream-ended'].includes(route);
-        if (validSid && (isCallWebhook || (isStatus && String(values.CallStatus ?? '').trim()))) expect(answer.status, what).toBe(200);
+        const knownStatus = ['ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled'].includes(String(values.CallStatus));
+        if (validSid && (isCallWebhook || (isStatus && knownStatus))) expect(answer.status, what).toBe(200);
       }),
-      { numRuns: 800 },
+      { numRuns: 500 },
     );
     await expectAlive();
   }, 180_000);
@@ -503,7 +504,7 @@ describe('fuzzing every route', () => {
             socket.once('error', () => resolve(0));
           });
           record('media stream', `upgrade /twilio/media/${value}`, { status });
-          expect([400, 403, 404]).toContain(status);
+          expect([400, 403, 404, 414]).toContain(status);
         }),
         { numRuns: 100 },
       );

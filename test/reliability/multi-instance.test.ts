@@ -70,7 +70,7 @@ describe.skipIf(!nginxBinary)(`${instanceCount} instances behind nginx, one Post
       ),
     );
     balancer = await startNginxBalancer({ upstreams: servers.map((server) => new URL(server.baseUrl).host), port });
-  });
+  }, 300_000);
 
   afterAll(async () => {
     await balancer?.stop();
