@@ -85,6 +85,8 @@ const pollIntervalMs = 200;
 /** How long a reply with pieces ready waits for its turn to complete before answering without it. */
 const completionGraceMs = 30;
 const firstAnswerGraceMs = 5;
+/** Past its deadline by this much, a turn still `processing` has lost its producer (the instance died). */
+const orphanGraceMs = 5_000;
 
 /**
  * The conversation, independent of how audio reaches the caller. A transport
@@ -132,7 +134,11 @@ export class CallEngine {
     for (;;) {
       const ticket = this.deps.progress.listen(turnId);
       const live = this.live.get(turnId);
-      const turn = live ? live.turn : await this.deps.repository.getTurn(turnId);
+      let turn = live ? live.turn : await this.deps.repository.getTurn(turnId);
+      if (turn && !live && turn.status === 'processing' && Date.now() - turn.received_at.getTime() > this.deps.settings.turnTimeoutMs + orphanGraceMs) {
+        // Any producer would have hit its deadline by now: the instance producing it is gone.
+        turn = await this.deps.repository.failOrphanedTurn(turnId, 'the instance producing this turn stopped before finishing it');
+      }
       if (!turn) {
         ticket.cancel();
         return undefined;

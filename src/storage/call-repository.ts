@@ -307,6 +307,21 @@ export class CallRepository {
     return rows[0];
   }
 
+  /**
+   * Ends a turn left `processing` by an instance that died while producing it,
+   * so a retried webhook is answered instead of told to come back forever.
+   * Only a turn still processing changes; returns the row either way.
+   */
+  async failOrphanedTurn(turnId: number, message: string): Promise<TurnRow | undefined> {
+    const { rows } = await this.db.query<TurnRow>(
+      `UPDATE turns SET status = 'failed', action = 'listen', error_code = 'orphaned', error_message = $2, completed_at = now()
+        WHERE turn_id = $1 AND status = 'processing'
+       RETURNING *`,
+      [turnId, message],
+    );
+    return rows[0] ?? (await this.getTurn(turnId));
+  }
+
   /** Stores a playable piece; returns when it became ready (undefined if the piece was already there). */
   async addSegment(turnId: number, seq: number, text: string, audioId: string | null): Promise<Date | undefined> {
     const { rows } = await this.db.query<{ ready_at: Date }>(
