@@ -19,8 +19,11 @@ interface CallMemory {
 }
 
 /** Calls untouched this long are forgotten (a call waits at most a few minutes between webhooks). */
-const idleMs = 30 * 60_000;
-const maxCalls = 20_000;
+const idleMs = 10 * 60_000;
+/** An ended call is kept this long for late retries and status callbacks, then forgotten. */
+const endedKeepMs = 60_000;
+/** Far more calls than one instance can serve at once; bounds memory at a few hundred MB. */
+const maxCalls = 2_000;
 const maxPhrases = 5_000;
 const sweepIntervalMs = 60_000;
 
@@ -240,7 +243,8 @@ export class ActiveCallCache {
     const byAge = [...this.calls.entries()].sort(([, a], [, b]) => a.touchedAt - b.touchedAt);
     let excess = this.calls.size - maxCalls + 1;
     for (const [callId, memory] of byAge) {
-      if (now - memory.touchedAt < idleMs && excess <= 0) break;
+      const keepMs = memory.call?.ended_at ? endedKeepMs : idleMs;
+      if (now - memory.touchedAt < keepMs && excess <= 0) continue;
       excess -= 1;
       this.forget(callId, memory);
     }
