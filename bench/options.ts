@@ -37,7 +37,7 @@ const usage = `npm run bench -- [options]
   --quick                    a short run for smoke tests
   --levels 1,50,200          concurrency levels for added latency (default 1,50,200)
   --ramp 50,100,…            zero: concurrency ramp for the capacity figure
-  --think-ms N               pause before each caller answer (default: realistic 0, zero 1000)
+  --think-ms N               pause before each caller answer (default: realistic 8000, zero 1000)
   --database-url URL         run the servers on PostgreSQL instead of the embedded PGlite
   --cpu-prof                 write the servers' V8 CPU profiles to <out>/profiles and summarize them
   --server-dir DIR           the callme checkout to run (default: this one)

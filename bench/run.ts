@@ -152,7 +152,9 @@ async function runProfile(profile: ProfileName, options: BenchOptions, cpuProfil
 
     const result: ProfileResult = { profile, latencyProfile: { ...latencyProfiles[profile] }, httpBaselineMs, levels: [], goals: [] };
     if (profile === 'realistic') {
-      const thinkMs = options.thinkMs ?? 0;
+      // A caller hears the reply out (5–10 s of audio here) and speaks before the next webhook: 8 s ±50 %.
+      // `--think-ms 0` sends turns back to back, which measures a saturated server instead.
+      const thinkMs = options.thinkMs ?? 8000;
       const pipelinedRun = await measure(pipelined, options.calls, options.turns, options.turnsPerCall, thinkMs);
       const sequentialRun = await measure(sequential, options.calls, options.turns, options.turnsPerCall, thinkMs);
       const ratio = (key: 'p50' | 'p95' | 'p99') => sequentialRun.firstAudioMs[key] / pipelinedRun.firstAudioMs[key];

@@ -97,7 +97,8 @@ export class SpeechRenderer {
       format: 'wav',
       content_type: stored.contentType,
       size_bytes: stored.sizeBytes,
-      duration_ms: audioDurationMs(wav, 'wav') ?? null,
+      // The column holds whole milliseconds; any length not a multiple of 8 μ-law bytes is fractional.
+      duration_ms: roundedOrNull(audioDurationMs(wav, 'wav')),
     }, { replacing: target.replacing });
     // Another instance stored this phrase first: its file is the one every URL names.
     if (row.filename !== filename) await this.deps.audioStore.delete(filename);
@@ -109,4 +110,8 @@ function cacheKey(text: string, profile: AssistantProfile): string {
   return createHash('sha256')
     .update(JSON.stringify([text, profile.voice, profile.ttsModel, profile.speed, 'wav-mulaw-8k']))
     .digest('hex');
+}
+
+function roundedOrNull(value: number | undefined): number | null {
+  return value === undefined ? null : Math.round(value);
 }
