@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,6 +7,7 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTwiml, TwimlParseError } from './twiml.js';
 import { audioDurationMs, signTwilioRequest, simulateCall, type CallerReply, type SimulateCallOptions } from './twilio-simulator.js';
+import { freePort } from '../testing/free-port.js';
 
 const authToken = 'test-auth-token-0123456789abcdef';
 // The server believes Twilio reaches it through a tunnel; requests really go to 127.0.0.1.
@@ -455,13 +455,3 @@ describe('npm run call', () => {
   }, 30_000);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
