@@ -157,6 +157,8 @@ export async function createApp(config: Config, options: { logger?: Logger; data
   }, 3_600_000);
   sweeper.unref();
 
+  /** How long requests still in flight at shutdown may take before their connections are cut. */
+  const closeGraceMs = 12_000;
   let closing: Promise<void> | undefined;
   return {
     services,
@@ -165,7 +167,11 @@ export async function createApp(config: Config, options: { logger?: Logger; data
       (closing ??= (async () => {
         clearInterval(sweeper);
         streams?.closeAll();
+        // In-flight webhooks answer within seconds; a connection that never finishes
+        // (a half-sent request, a client gone quiet) must not hold the shutdown up.
+        const cutConnections = setTimeout(() => server.server.closeAllConnections(), closeGraceMs);
         await server.close();
+        clearTimeout(cutConnections);
         await engine.drain();
         await recordings.settle();
         await repository.flushWrites(shutdownWriteWaitMs);
