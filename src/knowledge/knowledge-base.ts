@@ -102,13 +102,17 @@ export class KnowledgeBase {
   /**
    * The chunks that best answer `question`. By embedding when the profile's
    * chunks are embedded and the question's embedding comes in time;
-   * otherwise (or when it fails) by full-text search.
+   * otherwise (or when it fails, or `method` is `full-text`) by full-text search.
    */
-  async search(profileId: string, question: string, options: { limit: number; abortSignal?: AbortSignal }): Promise<{ hits: KnowledgeHit[]; method: 'embeddings' | 'full-text' }> {
+  async search(
+    profileId: string,
+    question: string,
+    options: { limit: number; abortSignal?: AbortSignal; method?: 'best' | 'full-text' },
+  ): Promise<{ hits: KnowledgeHit[]; method: 'embeddings' | 'full-text' }> {
     const knowledge = this.loaded.get(profileId);
     if (!knowledge || !question.trim()) return { hits: [], method: 'full-text' };
     const { embeddingModel, embeddingModelName } = this.options;
-    if (knowledge.index?.length && embeddingModel && embeddingModelName) {
+    if (options.method !== 'full-text' && knowledge.index?.length && embeddingModel && embeddingModelName) {
       const timeout = AbortSignal.timeout(this.options.queryTimeoutMs ?? defaultQueryTimeoutMs);
       try {
         const { vectors } = await embeddingModel.embed({

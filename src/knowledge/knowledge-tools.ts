@@ -10,8 +10,9 @@ export const knowledgePolicy =
 /**
  * Knowledge for the model: small knowledge goes into every turn's prompt
  * whole; larger knowledge is searched with the caller's words each turn (the
- * best chunks join the prompt), and the model may look up more with
- * `search_knowledge`.
+ * best chunks join the prompt; by full text unless the profile asks for
+ * embeddings, so no extra round trip delays the reply), and the model may look
+ * up more with `search_knowledge`.
  */
 export function knowledgeTools(knowledge: KnowledgeBase): CallToolkit {
   return {
@@ -25,7 +26,11 @@ export function knowledgeTools(knowledge: KnowledgeBase): CallToolkit {
       const whole = knowledge.wholeText(profile.id);
       if (whole !== undefined) return `${knowledgePolicy}\n\nKnowledge (${profile.name}):\n${whole}`;
       try {
-        const { hits } = await knowledge.search(profile.id, context.callerText, { limit: profile.knowledgeRetrieval.topK, abortSignal: context.abortSignal });
+        const { hits } = await knowledge.search(profile.id, context.callerText, {
+          limit: profile.knowledgeRetrieval.topK,
+          abortSignal: context.abortSignal,
+          method: profile.knowledgeRetrieval.everyTurn === 'embeddings' ? 'best' : 'full-text',
+        });
         const excerpts = hits.length ? hits.map((hit) => `- ${chunkText(hit)}`).join('\n') : "- (nothing in the knowledge matches the caller's words)";
         return `${knowledgePolicy}\n\nKnowledge excerpts that may answer the caller (from a longer menu and policies; call search_knowledge to look up anything else):\n${excerpts}`;
       } catch (error) {
