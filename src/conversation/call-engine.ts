@@ -84,7 +84,6 @@ export interface CallEngineDeps {
 const pollIntervalMs = 200;
 /** How long a reply with pieces ready waits for its turn to complete before answering without it. */
 const completionGraceMs = 30;
-const firstAnswerGraceMs = 5;
 /** Past its deadline by this much, a turn still `processing` has lost its producer (the instance died). */
 const orphanGraceMs = 5_000;
 
@@ -146,11 +145,13 @@ export class CallEngine {
       const done = live ? live.done : turn.status !== 'processing';
       const segments = live ? live.segments.filter((segment) => segment.seq >= fromSeq) : await this.deps.repository.listSegments(turnId, fromSeq);
       const remaining = deadline - Date.now();
-      if (segments.length > 0 && !done && !graced) {
-        // The turn often completes right after its last piece: a moment's wait saves Twilio a redirect.
+      // The turn often completes right after its last piece: a moment's wait lets the answer end with the
+      // <Gather> instead of a <Redirect>, which Twilio would follow only after the audio (a gap before listening).
+      // A continuation can wait, audio is playing; a first answer waits only when its last piece is stored
+      // (the completion is one write away): more pieces to come need a <Redirect> anyway.
+      if (segments.length > 0 && !done && !graced && (fromSeq > 0 || live?.lastStored)) {
         graced = true;
-        // A first answer waits only a moment (the caller hears nothing yet); a continuation is covered by audio already playing.
-        await ticket.wait(fromSeq > 0 ? completionGraceMs : firstAnswerGraceMs);
+        await ticket.wait(completionGraceMs);
         ticket.cancel();
         continue;
       }
@@ -282,7 +283,7 @@ export class CallEngine {
         progress: this.deps.progress,
         pipelined: this.deps.settings.pipelinedReplies,
         onRenderError: context.onRenderError,
-        onSegmentStored: (segment) => this.live.segmentStored(segment),
+        onSegmentStored: (segment, last) => this.live.segmentStored(segment, last),
       },
       { callId: call.call_id, turnId: turn.turn_id },
       this.profileFor(call),
@@ -301,10 +302,15 @@ export class CallEngine {
     const profile = this.profileFor(call);
     // Two ways a turn stops: an interruption or hang-up (nothing more is said), and
     // the deadline (the model and synthesis in flight stop, and the apology is said).
+    // `work` follows `controller` by a listener rather than AbortSignal.any: Node keeps a
+    // combined signal with abort listeners in memory until they are removed or it aborts
+    // (nodejs/node#55328), and a turn that ends normally never aborts, so a reply output
+    // listening to it would stay in memory for good.
     const controller = new AbortController();
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('turn timed out')), settings.turnTimeoutMs);
-    const work = AbortSignal.any([controller.signal, deadline.signal]);
+    const workController = new AbortController();
+    const timer = setTimeout(() => workController.abort(new Error('turn timed out')), settings.turnTimeoutMs);
+    controller.signal.addEventListener('abort', () => workController.abort(controller.signal.reason), { once: true });
+    const work = workController.signal;
     const onInterrupt = () => controller.abort(interrupt?.reason ?? new Error('interrupted'));
     if (interrupt?.aborted) onInterrupt();
     else interrupt?.addEventListener('abort', onInterrupt, { once: true });

@@ -7,6 +7,8 @@ export interface LiveReply {
   turn: TurnRow;
   /** Pieces stored so far, in spoken order. */
   segments: SegmentRow[];
+  /** The reply's last piece is stored: the turn is about to complete. */
+  lastStored: boolean;
   done: boolean;
 }
 
@@ -23,11 +25,14 @@ export class LiveReplies {
   private readonly replies = new Map<number, LiveReply>();
 
   started(call: CallRow, turn: TurnRow): void {
-    this.replies.set(turn.turn_id, { call, turn, segments: [], done: false });
+    this.replies.set(turn.turn_id, { call, turn, segments: [], lastStored: false, done: false });
   }
 
-  segmentStored(segment: SegmentRow): void {
-    this.replies.get(segment.turn_id)?.segments.push(segment);
+  segmentStored(segment: SegmentRow, last = false): void {
+    const reply = this.replies.get(segment.turn_id);
+    if (!reply) return;
+    reply.segments.push(segment);
+    if (last) reply.lastStored = true;
   }
 
   finished(turn: TurnRow): void {

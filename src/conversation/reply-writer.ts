@@ -15,8 +15,11 @@ export interface ReplyWriterDeps {
   onRenderError: (error: unknown, text: string) => void;
   /** `false`: hold the whole reply and synthesize it in one piece at the end. */
   pipelined: boolean;
-  /** Told of each piece once it is stored, before waiting requests are woken. */
-  onSegmentStored?: (segment: SegmentRow) => void;
+  /**
+   * Told of each piece once it is stored, before waiting requests are woken;
+   * `last` when the reply's text was complete and no piece follows it.
+   */
+  onSegmentStored?: (segment: SegmentRow, last: boolean) => void;
 }
 
 /**
@@ -34,6 +37,8 @@ export class ReplyWriter implements ReplyOutput {
   private readonly queue: Array<() => void> = [];
   private charactersSynthesized = 0;
   private held = '';
+  /** `finish` was called: the reply's text is complete. */
+  private textComplete = false;
   /** When the first piece's text was complete, and when its audio was playable. */
   firstTextAt?: Date;
   firstAudioAt?: Date;
@@ -70,6 +75,7 @@ export class ReplyWriter implements ReplyOutput {
 
   /** Waits until every piece is stored; returns what the caller will hear. */
   async finish(): Promise<ReplyOutcome> {
+    this.textComplete = true;
     this.flushText();
     await this.written;
     return { spokenText: this.spoken.join(' '), ttsCharacters: this.charactersSynthesized };
@@ -90,7 +96,8 @@ export class ReplyWriter implements ReplyOutput {
       const readyAt = await this.deps.repository.addSegment(this.turn.turnId, seq, text, audioId);
       if (seq === 0) this.firstAudioAt = new Date();
       const filename = speech.kind === 'audio' ? speech.filename : null;
-      this.deps.onSegmentStored?.({ turn_id: this.turn.turnId, seq, text, audio_id: audioId, filename, ready_at: readyAt ?? new Date() });
+      const last = this.textComplete && seq === this.segmentCount - 1;
+      this.deps.onSegmentStored?.({ turn_id: this.turn.turnId, seq, text, audio_id: audioId, filename, ready_at: readyAt ?? new Date() }, last);
       this.spoken.push(text);
       this.deps.progress.notify(this.turn.turnId);
     });
