@@ -49,9 +49,19 @@ describe('DiskAudioStore', () => {
     const filename = newAudioName('wav');
     await store.put(filename, Uint8Array.of(1, 2), 'audio/wav');
     await store.put(filename, Uint8Array.of(3), 'audio/wav');
-    expect(await readdir(directory)).toEqual([filename, `${filename}.type`].sort());
+    expect(await readdir(directory)).toEqual([filename]);
     await store.delete(filename);
     expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('writes a type file only for a type the extension does not imply, and removes it when a file replaces it', async () => {
+    const filename = newAudioName('wav');
+    await store.put(filename, Uint8Array.of(1), 'audio/x-wav');
+    expect(await readdir(directory)).toEqual([filename, `${filename}.type`].sort());
+    expect((await store.get(filename))?.info.contentType).toBe('audio/x-wav');
+    await store.put(filename, Uint8Array.of(2), 'audio/wav');
+    expect(await readdir(directory)).toEqual([filename]);
+    expect((await store.get(filename))?.info.contentType).toBe('audio/wav');
   });
 
   it('writes nothing outside its directory when given unsafe names', async () => {

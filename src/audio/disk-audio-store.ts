@@ -27,6 +27,10 @@ export function newAudioName(extension: string): string {
   return filename;
 }
 
+function extensionOf(filename: string): AudioExtension {
+  return filename.slice(filename.lastIndexOf('.') + 1) as AudioExtension;
+}
+
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
@@ -42,6 +46,8 @@ const typeSuffix = '.type';
  */
 export class DiskAudioStore implements AudioStore {
   readonly directory: string;
+  /** The directory, created once per store (again after a failure). */
+  private created?: Promise<unknown>;
 
   constructor(directory: string) {
     this.directory = resolve(directory);
@@ -67,9 +73,16 @@ export class DiskAudioStore implements AudioStore {
 
   async put(filename: string, bytes: Uint8Array, contentType: string): Promise<StoredAudio> {
     const path = this.pathOf(filename);
-    await mkdir(this.directory, { recursive: true });
-    // Type first: a reader who can see the audio can also see its type.
-    await this.writeAtomically(path + typeSuffix, contentType);
+    this.created ??= mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
+      this.created = undefined;
+      throw error;
+    });
+    await this.created;
+    // Type first: a reader who can see the audio can also see its type. The
+    // type its extension implies needs no file (the reader falls back to it),
+    // only the removal of one an earlier file of this name may have left.
+    if (contentType === contentTypeForExtension[extensionOf(filename)]) await this.unlinkIfPresent(path + typeSuffix);
+    else await this.writeAtomically(path + typeSuffix, contentType);
     await this.writeAtomically(path, bytes);
     return { filename, contentType, sizeBytes: bytes.length };
   }
@@ -107,12 +120,14 @@ export class DiskAudioStore implements AudioStore {
 
   async delete(filename: string): Promise<void> {
     const path = this.pathOf(filename);
-    for (const target of [path, path + typeSuffix]) {
-      try {
-        await unlink(target);
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-      }
+    for (const target of [path, path + typeSuffix]) await this.unlinkIfPresent(target);
+  }
+
+  private async unlinkIfPresent(path: string): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
     }
   }
 
@@ -122,8 +137,7 @@ export class DiskAudioStore implements AudioStore {
       return await readFile(path + typeSuffix, 'utf8');
     } catch (error) {
       if (!isMissing(error)) throw error;
-      const extension = filename.slice(filename.lastIndexOf('.') + 1) as AudioExtension;
-      return contentTypeForExtension[extension];
+      return contentTypeForExtension[extensionOf(filename)];
     }
   }
 }

@@ -8,7 +8,7 @@ describe('openAudioStore', () => {
   it('keeps audio on disk by default', () => {
     const config = loadConfig({ DATA_DIR: '/tmp/callme-x' });
     expect(config.audioStore).toEqual({ kind: 'disk' });
-    expect(openAudioStore(config.audioStore, config.audioDir)).toBeInstanceOf(DiskAudioStore);
+    expect(openAudioStore(config.audioStore, config.audioDir).store).toBeInstanceOf(DiskAudioStore);
   });
 
   it('uses an S3-compatible bucket with AUDIO_STORE=s3', () => {
@@ -29,7 +29,7 @@ describe('openAudioStore', () => {
       secretAccessKey: 'secret',
       forcePathStyle: true,
     });
-    const store = openAudioStore(config.audioStore, config.audioDir);
+    const { store } = openAudioStore(config.audioStore, config.audioDir);
     expect(store).toBeInstanceOf(S3AudioStore);
     (store as S3AudioStore).destroy();
   });
