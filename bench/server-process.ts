@@ -70,6 +70,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
       AUDIO_RETENTION: 'delete',
       PIPELINED_REPLIES: String(options.pipelined),
       ...(database ? { DATABASE_URL: database.url } : {}),
+      ...(process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {}),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -136,14 +137,28 @@ export interface ServerMetrics {
   eventLoopP50Seconds: number;
   eventLoopP99Seconds: number;
   eventLoopMaxSeconds: number;
+  /** `callme_stream_speech_to_frame_seconds`: cumulative counts by upper bound (seconds), ascending, `+Inf` last. */
+  speechToFrameBuckets: Array<[number, number]>;
+}
+
+/** Percentile of the observations between two scrapes of a histogram, as the upper bound of the bucket it falls in. */
+export function bucketPercentile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): { count: number; upperBound: number } {
+  const earlier = new Map(before);
+  const counts = after.map(([bound, count]): [number, number] => [bound, count - (earlier.get(bound) ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  const bucket = counts.find(([, count]) => count >= q * total);
+  return { count: total, upperBound: total > 0 && bucket ? bucket[0] : Number.NaN };
 }
 
 export async function scrapeMetrics(server: BenchServer): Promise<ServerMetrics> {
   const answer = await request('GET', `${server.baseUrl}/metrics`);
   if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}`);
   const values = new Map<string, number>();
+  const speechToFrameBuckets: Array<[number, number]> = [];
   for (const line of answer.body.toString('utf8').split('\n')) {
     if (!line || line.startsWith('#')) continue;
+    const bucket = /^callme_stream_speech_to_frame_seconds_bucket\{le="([^"]+)"\}\s+(\S+)/.exec(line);
+    if (bucket) speechToFrameBuckets.push([bucket[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(bucket[1]), Number(bucket[2])]);
     const match = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
     if (match && !values.has(match[1])) values.set(match[1], Number(match[2]));
   }
@@ -156,6 +171,7 @@ export async function scrapeMetrics(server: BenchServer): Promise<ServerMetrics>
     eventLoopP50Seconds: value('callme_nodejs_eventloop_lag_p50_seconds'),
     eventLoopP99Seconds: value('callme_nodejs_eventloop_lag_p99_seconds'),
     eventLoopMaxSeconds: value('callme_nodejs_eventloop_lag_max_seconds'),
+    speechToFrameBuckets,
   };
 }
 

@@ -137,6 +137,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
           realtimeModel: new OpenAIRealtimeModel({ client: openai }),
           tools,
           logger,
+          metrics,
         })
       : undefined;
   const statusRecorder = new CallStatusRecorder({ repository, engine, audioStore, retention: config.audioRetention, logger });

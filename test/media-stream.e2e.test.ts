@@ -104,6 +104,12 @@ describe('a call over a Twilio media stream (stream mode)', () => {
     expect(transcription?.fields).toMatchObject({ model: 'gpt-4o-mini-transcribe' });
     // Bella Vista allows several languages: no language hint, so the model writes what it heard and the call can follow.
     expect(transcription?.fields?.language).toBeUndefined();
+    // Both replies (the greeting and the answer) timed their first frame against their speech's arrival.
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    const count = Number(/^callme_stream_speech_to_frame_seconds_count (\d+)$/m.exec(metrics)?.[1]);
+    const sum = Number(/^callme_stream_speech_to_frame_seconds_sum (\S+)$/m.exec(metrics)?.[1]);
+    expect(count).toBeGreaterThanOrEqual(2);
+    expect(sum).toBeGreaterThan(0);
     await call.stop();
   }, 40_000);
 

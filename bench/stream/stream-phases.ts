@@ -1,6 +1,6 @@
 import { snapshotLoad, loadBetween } from '../machine-load.js';
 import { request } from '../http-client.js';
-import { scrapeMetrics, type ServerMetrics } from '../server-process.js';
+import { bucketPercentile, scrapeMetrics, type ServerMetrics } from '../server-process.js';
 import { epochNow, summarize, type Summary } from '../stats.js';
 import type { CallerPool } from './caller-pool.js';
 import { emptyJitter, mergeJitter, deviationPercentile, slackPercentile, type JitterStats } from './frame-jitter.js';
@@ -71,7 +71,8 @@ export interface LatencyPhaseResult {
   errors: string[];
   firstFrame: { measured: Summary; floor: Summary; overFloor: Summary; detector: Summary; detectorFloor: Summary; added: Summary; serverAdded: Summary };
   stages: Record<keyof StageTimes, Summary>;
-  ttsToFrame: { client: Summary; stored: Summary };
+  /** `server`: the server's own monotonic measure, p50 and p99 as the upper bound of their histogram bucket (ms). */
+  ttsToFrame: { client: Summary; stored: Summary; server: { count: number; p50Ms: number; p99Ms: number } };
   bargeIn: { count: number; missed: number; total: Summary; detector: Summary; server: Summary };
   micLateMs: Summary;
   jitter: JitterFigures;
@@ -179,7 +180,15 @@ export async function runLatencyPhase(context: PhaseContext, calls: number, seco
       serverAdded: summarizeBy(matched.turns, (turn) => turn.serverAddedMs),
     },
     stages: Object.fromEntries(stageNames.map((name) => [name, summarizeBy(matched.turns, (turn) => turn.stages[name])])) as Record<keyof StageTimes, Summary>,
-    ttsToFrame: { client: summarizeBy(matched.turns, (turn) => turn.ttsToFrameMs), stored: summarize(stored) },
+    ttsToFrame: {
+      client: summarizeBy(matched.turns, (turn) => turn.ttsToFrameMs),
+      stored: summarize(stored),
+      server: {
+        count: bucketPercentile(before.metrics.speechToFrameBuckets, after.metrics.speechToFrameBuckets, 0.99).count,
+        p50Ms: bucketPercentile(before.metrics.speechToFrameBuckets, after.metrics.speechToFrameBuckets, 0.5).upperBound * 1000,
+        p99Ms: bucketPercentile(before.metrics.speechToFrameBuckets, after.metrics.speechToFrameBuckets, 0.99).upperBound * 1000,
+      },
+    },
     bargeIn: {
       count: bargeIns.bargeIns.length,
       missed: bargeIns.missed,

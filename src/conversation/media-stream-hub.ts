@@ -5,6 +5,7 @@ import { EnergyVad } from '../audio/energy-vad.js';
 import { loadSileroModel, type SileroModel } from '../audio/silero-vad.js';
 import type { VoiceActivityDetector } from '../audio/voice-activity.js';
 import type { AssistantProfile } from '../assistant/profile.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RealtimeModel } from '../providers/realtime-model.js';
 import type { SpeechModel } from '../providers/speech-model.js';
 import type { TranscriptionModel } from '../providers/transcription-model.js';
@@ -25,6 +26,7 @@ export interface MediaStreamHubDeps {
   /** The tools realtime-mode calls offer their model (the engine's assistants have their own). */
   tools: ToolBox;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 /** What a live stream's socket forwards to its call. */
@@ -111,6 +113,7 @@ export class MediaStreamHub {
           transcriptionModel: this.deps.transcriptionModel,
           vad,
           logger: this.deps.logger,
+          metrics: this.deps.metrics,
         },
         connection,
         call,

@@ -22,6 +22,8 @@ export interface StreamReplyOutputDeps {
   context: ReplyOutputContext;
   /** Stage timestamps for the turn row. */
   onTiming: (stage: 'tts_first_byte_at' | 'first_frame_at' | 'mark_echoed_at', at: Date) => void;
+  /** The first frame went out this many (monotonic) milliseconds after the first piece's first audio came in. */
+  onFirstFrame?: (sinceSpeechMs: number) => void;
 }
 
 interface Piece {
@@ -196,6 +198,7 @@ export class StreamReplyOutput implements ReplyOutput {
           piece.pushedMs += piece.encoding === 'mulaw' ? chunk.length / 8 : chunk.length / 48;
           if (!this.firstAudioAt) {
             this.firstAudioAt = new Date();
+            if (index === 0 && this.speechArrivedAt !== undefined) this.deps.onFirstFrame?.(performance.now() - this.speechArrivedAt);
             this.deps.onTiming('first_frame_at', this.firstAudioAt);
           }
           continue;
@@ -211,6 +214,15 @@ export class StreamReplyOutput implements ReplyOutput {
       if (this.textComplete && index === this.pieces.length - 1) return;
     }
   }
+
+  /** The first piece's first audio is here. */
+  private speechArrived(): void {
+    this.speechArrivedAt = performance.now();
+    this.deps.onTiming('tts_first_byte_at', new Date());
+  }
+
+  /** When (monotonic ms) the first piece's first audio came in. */
+  private speechArrivedAt: number | undefined;
 
   /** True once `finish` has been called and no more text can come. */
   private get textComplete(): boolean {
@@ -250,7 +262,7 @@ export class StreamReplyOutput implements ReplyOutput {
     try {
       if (piece.encoding === 'mulaw') {
         piece.chunks.push(await this.phraseAudio(piece.text));
-        if (piece.index === 0) this.deps.onTiming('tts_first_byte_at', new Date());
+        if (piece.index === 0) this.speechArrived();
         return;
       }
       this.ttsCharacters += piece.text.length;
@@ -264,7 +276,7 @@ export class StreamReplyOutput implements ReplyOutput {
       });
       let first = true;
       for await (const chunk of audio) {
-        if (first && piece.index === 0) this.deps.onTiming('tts_first_byte_at', new Date());
+        if (first && piece.index === 0) this.speechArrived();
         first = false;
         piece.chunks.push(chunk);
         this.poke();

@@ -5,6 +5,7 @@ import { TurnDetector, utteranceSampleRate, type TurnEvent } from '../audio/turn
 import type { VoiceActivityDetector } from '../audio/voice-activity.js';
 import { encodeWav } from '../audio/wav.js';
 import type { AssistantProfile } from '../assistant/profile.js';
+import type { Metrics } from '../observability/metrics.js';
 import { isAbortError } from '../providers/provider-error.js';
 import type { SpeechModel } from '../providers/speech-model.js';
 import type { TranscriptionModel } from '../providers/transcription-model.js';
@@ -29,6 +30,7 @@ export interface StreamSessionDeps {
   transcriptionModel: TranscriptionModel;
   vad: VoiceActivityDetector;
   logger: Logger;
+  metrics?: Pick<Metrics, 'speechReachedCaller'>;
 }
 
 /** The socket side, already speaking Twilio's protocol. */
@@ -247,6 +249,7 @@ export class StreamSession {
           profile: this.profile,
           context,
           onTiming: (stage, at) => void repository.markTurnTiming(context.turnId, stage, at).catch(() => {}),
+          onFirstFrame: (ms) => this.deps.metrics?.speechReachedCaller(ms),
         });
         return current.output;
       },

@@ -2,6 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /** Seconds buckets for voice latencies: what a caller notices lies between 0.2 s and 5 s. */
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13];
+/** Seconds buckets for the server's own hand-offs, which should take well under a millisecond. */
+const handOffBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1];
 
 /** What a finished turn reports. Times are milliseconds after the webhook arrived. */
 export interface TurnReport {
@@ -30,6 +32,7 @@ export class Metrics {
   private readonly providerErrors: Counter<'code'>;
   private readonly tokens: Counter<'direction'>;
   private readonly ttsCharacters: Counter;
+  private readonly speechToFrame: Histogram;
 
   constructor(options: { activeCalls: () => Promise<number> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'callme_' });
@@ -51,6 +54,12 @@ export class Metrics {
     this.providerErrors = new Counter({ name: 'callme_provider_errors_total', help: 'Provider failures during turns, by kind', labelNames: ['code'], registers: [this.registry] });
     this.tokens = new Counter({ name: 'callme_llm_tokens_total', help: 'Model tokens used', labelNames: ['direction'], registers: [this.registry] });
     this.ttsCharacters = new Counter({ name: 'callme_tts_characters_total', help: 'Characters sent to speech synthesis', registers: [this.registry] });
+    this.speechToFrame = new Histogram({
+      name: 'callme_stream_speech_to_frame_seconds',
+      help: "Media streams: from a reply's first synthesized bytes reaching the server to its first audio frame written to the caller's socket",
+      buckets: handOffBuckets,
+      registers: [this.registry],
+    });
     new Gauge({
       name: 'callme_active_calls',
       help: 'Calls started and not yet ended',
@@ -74,6 +83,11 @@ export class Metrics {
     if (report.completionTokens) this.tokens.inc({ direction: 'completion' }, report.completionTokens);
     if (report.ttsCharacters) this.ttsCharacters.inc(report.ttsCharacters);
     for (const code of report.errorCodes) this.providerErrors.inc({ code });
+  }
+
+  /** A media-stream reply's first frame went out this long (monotonic milliseconds) after its speech's first bytes came in. */
+  speechReachedCaller(ms: number): void {
+    if (ms >= 0) this.speechToFrame.observe(ms / 1000);
   }
 
   webhookAnswered(route: string, status: number, seconds: number): void {
