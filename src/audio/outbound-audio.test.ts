@@ -78,6 +78,22 @@ describe('OutboundAudio pacing', () => {
     expect(audio.sentMs - audio.playedMs).toBeLessThanOrEqual(200);
   });
 
+  it("tells when the piece being pushed sent its first frame, and not before it has", () => {
+    const { clock, audio } = setup(200);
+    clock.advance(5);
+    expect(audio.openPieceFirstSentAt).toBeUndefined();
+    audio.push(tone(10));
+    // Half a frame: nothing sent yet.
+    expect(audio.openPieceFirstSentAt).toBeUndefined();
+    clock.advance(3);
+    audio.push(tone(1000));
+    expect(audio.openPieceFirstSentAt).toBe(8);
+    audio.endPiece('one');
+    clock.advance(2000);
+    audio.push(tone(100));
+    expect(audio.openPieceFirstSentAt).toBe(2008);
+  });
+
   it('sends every frame on time, with one timer at most', () => {
     const { clock, sink, audio } = setup(200);
     audio.push(tone(2000));

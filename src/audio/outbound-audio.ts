@@ -85,6 +85,8 @@ interface Piece {
   sentFrames: number;
   /** Position on the playback timeline of the piece's first sent frame. */
   startMs: number | undefined;
+  /** When (clock time) its first frame was sent. */
+  firstSentAt: number | undefined;
 }
 
 type Entry = Uint8Array | { mark: string };
@@ -168,6 +170,15 @@ export class OutboundAudio {
    * other: the resampler's last few milliseconds of `push` audio only come
    * out at `endPiece`, after any μ-law pushed in between.
    */
+  /**
+   * When (on the pacing clock) the first frame of the piece being pushed was
+   * sent; `undefined` while none has (none pushed yet, or all waiting behind
+   * audio still ahead of the caller).
+   */
+  get openPieceFirstSentAt(): number | undefined {
+    return this.open?.firstSentAt;
+  }
+
   pushMulaw(mulaw: Uint8Array): void {
     if (this.closed) return;
     this.openPiece();
@@ -258,7 +269,7 @@ export class OutboundAudio {
 
   private openPiece(): Piece {
     if (!this.open) {
-      this.open = { name: undefined, queuedFrames: 0, sentFrames: 0, startMs: undefined };
+      this.open = { name: undefined, queuedFrames: 0, sentFrames: 0, startMs: undefined, firstSentAt: undefined };
       this.pieces.push(this.open);
     }
     return this.open;
@@ -305,6 +316,7 @@ export class OutboundAudio {
       this.queuedFrames--;
       const piece = this.pieces[this.sending];
       piece.startMs ??= this.timelineMs();
+      piece.firstSentAt ??= now;
       piece.sentFrames++;
       this.sentFrames++;
       this.playEndAt = Math.max(this.playEndAt, now) + frameMs;

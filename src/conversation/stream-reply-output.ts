@@ -198,7 +198,9 @@ export class StreamReplyOutput implements ReplyOutput {
           piece.pushedMs += piece.encoding === 'mulaw' ? chunk.length / 8 : chunk.length / 48;
           if (!this.firstAudioAt) {
             this.firstAudioAt = new Date();
-            if (index === 0 && this.speechArrivedAt !== undefined) this.deps.onFirstFrame?.(performance.now() - this.speechArrivedAt);
+            // Stamped by the pacing when the frame left, not now: `push` goes on converting the rest of the chunk after it.
+            const sentAt = outbound.openPieceFirstSentAt;
+            if (index === 0 && this.speechArrivedAt !== undefined && sentAt !== undefined) this.deps.onFirstFrame?.(sentAt - this.speechArrivedAt);
             this.deps.onTiming('first_frame_at', this.firstAudioAt);
           }
           continue;

@@ -56,7 +56,7 @@ export class Metrics {
     this.ttsCharacters = new Counter({ name: 'callme_tts_characters_total', help: 'Characters sent to speech synthesis', registers: [this.registry] });
     this.speechToFrame = new Histogram({
       name: 'callme_stream_speech_to_frame_seconds',
-      help: "Media streams: from a reply's first synthesized bytes reaching the server to its first audio frame written to the caller's socket",
+      help: "Media streams: from a reply's first synthesized bytes reaching the server to its first audio frame written to the caller's socket (replies whose first frame waited behind audio still playing are not counted)",
       buckets: handOffBuckets,
       registers: [this.registry],
     });
