@@ -94,6 +94,26 @@ describe('OutboundAudio pacing', () => {
     expect(audio.openPieceFirstSentAt).toBe(2008);
   });
 
+  it('lets a producer wait until the queue has drained below a mark, or is cleared', async () => {
+    const { clock, audio } = setup(200);
+    audio.push(tone(1000));
+    expect(audio.queuedMs).toBe(780);
+    let drained = false;
+    const waiting = audio.whenQueuedBelow(500).then(() => (drained = true));
+    clock.advance(280);
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    clock.advance(40);
+    await waiting;
+    expect(audio.queuedMs).toBeLessThan(500);
+    await audio.whenQueuedBelow(500);
+    let released = false;
+    const cleared = audio.whenQueuedBelow(100).then(() => (released = true));
+    audio.clear();
+    await cleared;
+    expect(released).toBe(true);
+  });
+
   it('sends every frame on time, with one timer at most', () => {
     const { clock, sink, audio } = setup(200);
     audio.push(tone(2000));

@@ -124,6 +124,8 @@ export class OutboundAudio {
   private playEndAt = Number.NEGATIVE_INFINITY;
   private timer: unknown;
   private closed = false;
+  /** A producer waiting for the queue to fall below `ms`. */
+  private lowWater: { ms: number; resolve: () => void } | undefined;
 
   constructor(options: OutboundAudioOptions) {
     this.sink = options.sink;
@@ -149,6 +151,21 @@ export class OutboundAudio {
   /** Nothing queued here and, by the estimate, nothing left playing. */
   get idle(): boolean {
     return this.queuedFrames === 0 && this.partialFill === 0 && this.unplayedMs() === 0;
+  }
+
+  /**
+   * Resolves once less than `ms` of audio is queued here (at once if it is
+   * already), or the queue is cleared or closed. A producer with speech far
+   * ahead of playback pushes it as the queue drains, so the conversion is
+   * spread over the playback instead of done in one go when a large chunk
+   * arrives (which would stall every other call on the process).
+   */
+  whenQueuedBelow(ms: number): Promise<void> {
+    if (this.closed || this.queuedMs < ms) return Promise.resolve();
+    this.lowWater?.resolve();
+    return new Promise((resolve) => {
+      this.lowWater = { ms, resolve };
+    });
   }
 
   /** Adds streamed speech (24 kHz s16le mono, any chunk size, even odd) to the current piece. */
@@ -250,6 +267,7 @@ export class OutboundAudio {
     this.clearedMs += result.unplayedMs;
     this.playEndAt = Math.min(this.playEndAt, this.clock.now());
     this.dropQueue();
+    this.releaseLowWater();
     return result;
   }
 
@@ -257,6 +275,13 @@ export class OutboundAudio {
   close(): void {
     this.closed = true;
     this.dropQueue();
+    this.releaseLowWater();
+  }
+
+  private releaseLowWater(): void {
+    const waiting = this.lowWater;
+    this.lowWater = undefined;
+    waiting?.resolve();
   }
 
   private timelineMs(): number {
@@ -323,6 +348,7 @@ export class OutboundAudio {
       this.sink.sendAudio(entry);
     }
     this.compactQueue();
+    if (this.lowWater && this.queuedMs < this.lowWater.ms) this.releaseLowWater();
     if (this.head < this.queue.length && this.timer === undefined) {
       const delay = Math.max(1, this.playEndAt - this.leadMs - this.clock.now());
       this.timer = this.clock.setTimeout(() => {

@@ -191,7 +191,13 @@ export class StreamReplyOutput implements ReplyOutput {
       this.start(piece);
       for (;;) {
         if (this.stopped()) return;
-        const chunk = piece.chunks.shift();
+        // Speech arrives far faster than it plays: it is handed over in slices as the queue drains,
+        // so converting a large chunk never holds the event loop (and every other call) at once.
+        if (outbound.queuedMs >= queueAheadMs) {
+          await outbound.whenQueuedBelow(queueAheadMs);
+          continue;
+        }
+        const chunk = nextSlice(piece.chunks, piece.encoding === 'mulaw' ? mulawSliceBytes : pcmSliceBytes);
         if (chunk) {
           if (piece.encoding === 'mulaw') outbound.pushMulaw(chunk);
           else outbound.push(chunk);
@@ -336,4 +342,19 @@ export class StreamReplyOutput implements ReplyOutput {
       this.wake = resolve;
     });
   }
+}
+
+/** Audio queued for the caller beyond which the rest of a reply waits unconverted. */
+const queueAheadMs = 1_000;
+/** Half a second of 24 kHz 16-bit PCM, and of 8 kHz μ-law: what is handed over at a time. */
+const pcmSliceBytes = 24_000;
+const mulawSliceBytes = 4_000;
+
+/** Takes up to `bytes` from the front of `chunks` (even, so PCM samples stay whole), or `undefined` when there is nothing. */
+function nextSlice(chunks: Uint8Array[], bytes: number): Uint8Array | undefined {
+  const first = chunks[0];
+  if (!first) return undefined;
+  if (first.length <= bytes) return chunks.shift();
+  chunks[0] = first.subarray(bytes);
+  return first.subarray(0, bytes);
 }
