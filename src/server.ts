@@ -15,6 +15,9 @@ import { registerWebhookRoutes } from './twilio/webhook-routes.js';
 import { registerTelephonyRoutes } from './twilio/telephony-routes.js';
 import { registerMediaStreamRoute } from './twilio/media-stream-route.js';
 
+/** How long a media stream's peer has to answer the close handshake at shutdown. */
+const websocketCloseGraceMs = 2_000;
+
 /** Builds the HTTP server with every route; it does not listen. */
 export async function buildServer(services: Services): Promise<FastifyInstance> {
   const app = Fastify({
@@ -40,6 +43,16 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
     errorHandler: (error, socket, request) => {
       request.log.warn({ err: error }, 'websocket error');
       if (socket.readyState === socket.OPEN) socket.close(1011, 'server error');
+    },
+    // At shutdown every socket still open is asked to close; one whose peer never answers the close
+    // handshake is cut after a moment, instead of holding the shutdown for ws's 30 s close timeout.
+    preClose(done) {
+      const clients = [...this.websocketServer.clients];
+      for (const client of clients) client.close(1001, 'server shutting down');
+      setTimeout(() => {
+        for (const client of clients) client.terminate();
+      }, websocketCloseGraceMs).unref();
+      done();
     },
   });
   app.addHook('onResponse', async (request, reply) => {
