@@ -17,6 +17,8 @@ export interface BenchServer {
   dataDir: string;
   /** The server's own PostgreSQL database, when the bench runs on PostgreSQL. */
   databaseUrl?: string;
+  /** The V8 inspector's WebSocket address, when started with `inspect`. */
+  inspectorUrl?: string;
   /** Stops the process (SIGTERM: it finishes turns in flight) and removes its data. */
   stop(): Promise<void>;
 }
@@ -30,6 +32,8 @@ export interface StartServerOptions {
   databaseUrl?: string;
   /** Folder for V8 CPU profiles of the server (`--cpu-prof`), written when it stops. */
   cpuProfileDir?: string;
+  /** Opens the V8 inspector on a free loopback port (the soak collects garbage through it before each heap sample). */
+  inspect?: boolean;
   /** Variables set last, over the bench's own (several instances share `DATABASE_URL`, `PUBLIC_URL`, `AUDIO_DIR`). */
   env?: Record<string, string>;
 }
@@ -54,7 +58,8 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
   const baseUrl = `http://127.0.0.1:${port}`;
   // One folder per server: every thread (tsx's loader has one) writes its own profile there.
   const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfileDir, options.name)}`] : [];
-  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
+  const inspecting = options.inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...profiling, ...inspecting, '--import', 'tsx', 'src/main.ts'], {
     cwd: options.serverDir,
     env: {
       PATH: process.env.PATH,
@@ -70,7 +75,6 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
       AUDIO_RETENTION: 'delete',
       PIPELINED_REPLIES: String(options.pipelined),
       ...(database ? { DATABASE_URL: database.url } : {}),
-      ...(process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {}),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,10 +85,16 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
     if (output.length > 200) output.shift();
   };
   child.stdout?.on('data', keep);
+  let inspectorUrl: string | undefined;
   child.stderr?.on('data', (chunk: Buffer) => {
     keep(chunk);
-    // Warnings and errors from the server are worth seeing while the bench runs.
-    for (const line of chunk.toString().split('\n').filter(Boolean)) process.stderr.write(`  [${options.name}] ${line.slice(0, 300)}\n`);
+    for (const line of chunk.toString().split('\n').filter(Boolean)) {
+      // The inspector announces itself and each client on stderr: its address is kept, the rest is not worth showing.
+      inspectorUrl ??= /^Debugger listening on (ws:\/\/\S+)/.exec(line)?.[1];
+      if (/^(Debugger (listening|attached|ending)|For help, see|Waiting for the debugger)/.test(line)) continue;
+      // Warnings and errors from the server are worth seeing while the bench runs.
+      process.stderr.write(`  [${options.name}] ${line.slice(0, 300)}\n`);
+    }
   });
   let exited = false;
   const entry = { child, dataDir };
@@ -114,6 +124,7 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
     process: child,
     dataDir,
     databaseUrl: database?.url,
+    inspectorUrl,
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');

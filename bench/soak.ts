@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
 import { placeCall, type CallRecorder } from './bench-caller.js';
 import { startFakeProcess } from './fake-openai-handle.js';
 import { scrapeMetrics, startServer } from './server-process.js';
@@ -10,12 +12,14 @@ import { mulberry32 } from './stats.js';
  * (10 minutes by default), to see whether its memory stays flat. The bench's
  * fake OpenAI (own process) and lean Twilio place calls without pause: each
  * of `--calls` caller slots places a call of `--turns-per-call` turns, then
- * the next, until the time is up. Every `--sample-seconds` the server's
- * resident set (from /proc) and V8 heap in use (from its /metrics) are
- * sampled; at the end the series is printed with its least-squares slope in
- * MB per 10 minutes, leaving out the warm-up (JIT, caches, pools filling),
- * and judged on the lowest sample of each two-minute stretch (the heap's
- * floor after garbage collection, not its sawtooth).
+ * the next, until the time is up. Every `--sample-seconds` the server
+ * collects its garbage (asked over the V8 inspector, which it is started
+ * with) and its resident set (from /proc) and V8 heap in use (from the
+ * inspector) are sampled: the heap that survives a full collection, not a
+ * point on the sawtooth between collections. At the end the series is
+ * printed with its least-squares slope in MB per 10 minutes, leaving out the
+ * warm-up (JIT, caches, pools filling), and judged on the lowest sample of
+ * each two-minute stretch.
  * Exits 1 when memory grows or a turn failed.
  */
 
@@ -80,7 +84,9 @@ async function main(): Promise<number> {
   const database = values['database-url'] ? 'PostgreSQL' : 'PGlite';
   console.log(`callme soak: ${minutes} min, ${calls} calls in flight, ${turnsPerCall} turns per call, think ${thinkMs} ms ±50 %, ${profile} fake, ${database}`);
   const fake = await startFakeProcess(profile, 1);
-  const server = await startServer({ name: 'soak', pipelined: true, openaiBaseUrl: fake.url, serverDir: process.cwd(), databaseUrl: values['database-url'] });
+  const server = await startServer({ name: 'soak', pipelined: true, openaiBaseUrl: fake.url, serverDir: process.cwd(), databaseUrl: values['database-url'], inspect: true });
+  if (!server.inspectorUrl) throw new Error('the server did not announce its inspector');
+  const inspector = await openInspector(server.inspectorUrl);
   try {
     await fake.waitQuiet(1000, 60_000);
     let turns = 0;
@@ -118,11 +124,12 @@ async function main(): Promise<number> {
 
     const samples: Sample[] = [];
     const sample = async () => {
+      const heapBytes = await inspector.heapAfterCollection();
       const metrics = await scrapeMetrics(server);
       // Drops the fake's request log, which would otherwise grow for the whole run.
       await fake.takeLog();
       const resident = (await residentBytes(server.process.pid)) ?? metrics.residentBytes;
-      const point: Sample = { minutes: (performance.now() - started) / 60_000, residentMb: resident / 1048576, heapMb: metrics.heapUsedBytes / 1048576, turns, failed };
+      const point: Sample = { minutes: (performance.now() - started) / 60_000, residentMb: resident / 1048576, heapMb: heapBytes / 1048576, turns, failed };
       samples.push(point);
       console.log(`  ${point.minutes.toFixed(1).padStart(5)} min  RSS ${point.residentMb.toFixed(1).padStart(6)} MB  heap ${point.heapMb.toFixed(1).padStart(6)} MB  ${String(turns).padStart(7)} turns  ${failed} failed`);
     };
@@ -133,8 +140,9 @@ async function main(): Promise<number> {
     await sample();
 
     const steady = samples.filter((point) => point.minutes >= warmupMinutes);
-    // The heap in use saws up and down with garbage collection (tens of MB here); what stays after a
-    // collection is the lowest sample of a stretch, so the verdict is taken on those floors.
+    // Even right after a full collection the heap holds whatever the calls in flight hold, and the
+    // resident set moves with the allocator; what stays is the lowest sample of a stretch, so the
+    // verdict is taken on those floors.
     const rss = slopePerTenMinutes(floors(steady, (point) => point.residentMb));
     const heap = slopePerTenMinutes(floors(steady, (point) => point.heapMb));
     const rawRss = slopePerTenMinutes(steady.map((point) => [point.minutes, point.residentMb]));
@@ -143,12 +151,14 @@ async function main(): Promise<number> {
     const elapsed = (performance.now() - started) / 60_000;
     console.log('');
     console.log(`turns: ${turns} in ${elapsed.toFixed(1)} min (${(turns / (elapsed * 60)).toFixed(1)}/s), ${nextCall - 1} calls, ${failed} failed${errors.length ? `: ${errors.join('; ')}` : ''}`);
-    console.log(`RSS: ${describeRange(steady.map((point) => point.residentMb))}; heap in use: ${describeRange(steady.map((point) => point.heapMb))} (after the first ${warmupMinutes.toFixed(1)} min)`);
+    console.log(`RSS: ${describeRange(steady.map((point) => point.residentMb))}; heap in use after a full collection: ${describeRange(steady.map((point) => point.heapMb))} (after the first ${warmupMinutes.toFixed(1)} min)`);
     console.log(`slope of every sample (least squares, ${steady.length} samples): RSS ${signed(rawRss)} MB per 10 min, heap ${signed(rawHeap)} MB per 10 min`);
-    console.log(`slope of the floors (lowest sample of each stretch of ${floorStretch}): RSS ${signed(rss)} MB per 10 min, heap ${signed(heap)} MB per 10 min`);
+    console.log(`slope of the floors (lowest sample of each stretch of ${floorStretch}, a shorter last one joined to the one before): RSS ${signed(rss)} MB per 10 min, heap ${signed(heap)} MB per 10 min`);
     console.log(`memory: ${growing ? 'GROWING' : 'flat'} (flat means at most ${flatMb} MB per 10 min for each)`);
     return growing || failed > 0 ? 1 : 0;
   } finally {
+    // A client still attached would hold the server's exit ("Waiting for the debugger to disconnect").
+    inspector.close();
     await server.stop();
     await fake.close();
   }
@@ -157,13 +167,20 @@ async function main(): Promise<number> {
 /** Samples per stretch whose lowest value stands for the stretch (2 minutes at the default 30 s). */
 const floorStretch = 4;
 
-/** The lowest point of each stretch of `floorStretch` samples, at that sample's time. */
+/**
+ * The lowest point of each stretch of `floorStretch` samples, at that sample's time. A shorter
+ * last stretch (the sample taken after the calls end makes one) joins the stretch before: the
+ * lowest of two samples sits higher than the lowest of four, and as the last point it would
+ * tilt the slope upwards by itself.
+ */
 function floors(points: Sample[], value: (point: Sample) => number): Array<[number, number]> {
   const result: Array<[number, number]> = [];
   for (let start = 0; start < points.length; start += floorStretch) {
-    const stretch = points.slice(start, start + floorStretch);
+    const end = points.length - (start + floorStretch) < floorStretch ? points.length : start + floorStretch;
+    const stretch = points.slice(start, end);
     const lowest = stretch.reduce((low, point) => (value(point) < value(low) ? point : low));
     result.push([lowest.minutes, value(lowest)]);
+    if (end === points.length) break;
   }
   return result;
 }
@@ -185,6 +202,40 @@ function describeRange(values: number[]): string {
 
 function signed(value: number): string {
   return `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
+}
+
+/** The server's V8 inspector, asked for the heap that survives a full garbage collection. */
+async function openInspector(url: string): Promise<{ heapAfterCollection(): Promise<number>; close(): void }> {
+  const socket = new WebSocket(url);
+  await once(socket, 'open');
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
+  socket.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
+    const waiter = message.id === undefined ? undefined : pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id!);
+    if (message.error) waiter.reject(new Error(`inspector: ${message.error.message}`));
+    else waiter.resolve(message.result);
+  });
+  socket.on('close', () => {
+    for (const waiter of pending.values()) waiter.reject(new Error('the inspector connection closed'));
+    pending.clear();
+  });
+  const send = (method: string) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      socket.send(JSON.stringify({ id, method }));
+    });
+  return {
+    async heapAfterCollection() {
+      await send('HeapProfiler.collectGarbage');
+      const usage = (await send('Runtime.getHeapUsage')) as { usedSize: number };
+      return usage.usedSize;
+    },
+    close: () => socket.close(),
+  };
 }
 
 async function residentBytes(pid: number | undefined): Promise<number | undefined> {

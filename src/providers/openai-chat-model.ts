@@ -67,6 +67,8 @@ export class OpenAIChatModel implements ChatModel {
       }
     } catch (error) {
       throw guard.toError(error);
+    } finally {
+      guard.release();
     }
     guard.throwIfStopped();
     if (finishReason === undefined) {

@@ -39,7 +39,7 @@ export const defaultIdleTimeoutMs = 15_000;
 /**
  * Watches one provider request: links the caller's abort signal with an idle
  * timer and turns whatever the request threw into what callers expect (an
- * abort error, or a `ProviderError`).
+ * abort error, or a `ProviderError`). Call `release` once the request is over.
  *
  * The SDK's timeout stops once headers arrive, so a stream that stalls
  * mid-sentence would otherwise leave a caller listening to silence forever.
@@ -47,9 +47,18 @@ export const defaultIdleTimeoutMs = 15_000;
  * holds a chunk, so a consumer pacing audio in real time cannot trip it.
  */
 export class RequestGuard {
-  /** Pass to the SDK as the request's `signal`. */
-  readonly signal: AbortSignal | undefined;
-  private readonly idle = new AbortController();
+  /**
+   * Pass to the SDK as the request's `signal`. It is a plain controller's
+   * signal, linked to the caller's by hand rather than with
+   * `AbortSignal.any`: the SDK adds an abort listener to the signal it is
+   * given and never removes it, and Node keeps a combined signal with abort
+   * listeners in a process-wide set until they are removed or it aborts
+   * (nodejs/node#55328), so every request that ended normally would stay in
+   * memory for good.
+   */
+  readonly signal: AbortSignal;
+  private readonly stop = new AbortController();
+  private readonly forwardAbort = () => this.stop.abort(this.abortSignal?.reason);
   private timer: NodeJS.Timeout | undefined;
   private stalled = false;
 
@@ -57,8 +66,15 @@ export class RequestGuard {
     private readonly abortSignal: AbortSignal | undefined,
     private readonly idleTimeoutMs?: number,
   ) {
-    if (idleTimeoutMs === undefined) this.signal = abortSignal;
-    else this.signal = abortSignal ? AbortSignal.any([abortSignal, this.idle.signal]) : this.idle.signal;
+    this.signal = this.stop.signal;
+    if (abortSignal?.aborted) this.stop.abort(abortSignal.reason);
+    else abortSignal?.addEventListener('abort', this.forwardAbort, { once: true });
+  }
+
+  /** Unhooks the request from the caller's signal, which may outlive many requests (a turn's does). */
+  release(): void {
+    clearTimeout(this.timer);
+    this.abortSignal?.removeEventListener('abort', this.forwardAbort);
   }
 
   /** Yields `source` and fails it when one wait for the next item outlasts the idle timeout. */
@@ -109,7 +125,7 @@ export class RequestGuard {
     if (this.idleTimeoutMs === undefined || !Number.isFinite(this.idleTimeoutMs)) return;
     this.timer = setTimeout(() => {
       this.stalled = true;
-      this.idle.abort();
+      this.stop.abort();
     }, this.idleTimeoutMs);
   }
 

@@ -16,6 +16,8 @@ export class OpenAIEmbeddingModel implements EmbeddingModel {
       result = await this.options.client.embeddings.create({ model: options.model, input: options.texts }, { signal: guard.signal });
     } catch (error) {
       throw guard.toError(error);
+    } finally {
+      guard.release();
     }
     const data = Array.isArray(result?.data) ? result.data : [];
     const vectors: Float32Array[] = new Array(options.texts.length);

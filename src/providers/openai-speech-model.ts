@@ -26,9 +26,21 @@ export class OpenAISpeechModel implements SpeechModel {
 
   async synthesize(options: SpeechOptions): Promise<AsyncIterable<Uint8Array>> {
     const guard = new RequestGuard(options.abortSignal, this.idleTimeoutMs);
-    let response: Response;
     try {
-      response = await withRetries(() => this.client.audio.speech.create(
+      const response = await this.request(options, guard);
+      await rejectNonAudio(response);
+      if (!response.body) throw new ProviderError('provider_bad_response', 'speech response has no body');
+      return readBody(response.body, guard);
+    } catch (error) {
+      // Once the body is handed out, reading it to the end (or stopping) releases the guard.
+      guard.release();
+      throw error;
+    }
+  }
+
+  private async request(options: SpeechOptions, guard: RequestGuard): Promise<Response> {
+    try {
+      return await withRetries(() => this.client.audio.speech.create(
         {
           model: options.model,
           voice: options.voice,
@@ -45,9 +57,6 @@ export class OpenAISpeechModel implements SpeechModel {
     } catch (error) {
       throw guard.toError(error);
     }
-    await rejectNonAudio(response);
-    if (!response.body) throw new ProviderError('provider_bad_response', 'speech response has no body');
-    return readBody(response.body, guard);
   }
 }
 
@@ -86,5 +95,6 @@ async function* readBody(body: ReadableStream<Uint8Array>, guard: RequestGuard):
     // Stopping early (barge-in, hang-up) must close the connection, not leave
     // the provider streaming into a buffer nobody reads.
     if (!finished) await reader.cancel().catch(() => undefined);
+    guard.release();
   }
 }

@@ -30,12 +30,16 @@ export class OpenAITranscriptionModel implements TranscriptionModel {
 
   async transcribe(options: TranscriptionOptions): Promise<Transcription> {
     const guard = new RequestGuard(options.abortSignal);
-    const result = await withRetries(() => this.attempt(options, guard), {
-      policy: this.retry,
-      signal: options.abortSignal,
-      toError: (error) => guard.toError(error),
-    });
-    return toTranscription(result, options.language);
+    try {
+      const result = await withRetries(() => this.attempt(options, guard), {
+        policy: this.retry,
+        signal: options.abortSignal,
+        toError: (error) => guard.toError(error),
+      });
+      return toTranscription(result, options.language);
+    } finally {
+      guard.release();
+    }
   }
 
   private async attempt(options: TranscriptionOptions, guard: RequestGuard): Promise<unknown> {
