@@ -52,6 +52,8 @@ interface Piece {
 export class StreamReplyOutput implements ReplyOutput {
   private readonly chunker = new SpeechChunker();
   private readonly pieces: Piece[] = [];
+  /** When (monotonic ms) the first piece's first audio came in. */
+  private speechArrivedAt: number | undefined;
   private wake: (() => void) | undefined;
   private consumer: Promise<void> | undefined;
   private clearResult: ClearResult | undefined;
@@ -228,9 +230,6 @@ export class StreamReplyOutput implements ReplyOutput {
     this.speechArrivedAt = performance.now();
     this.deps.onTiming('tts_first_byte_at', new Date());
   }
-
-  /** When (monotonic ms) the first piece's first audio came in. */
-  private speechArrivedAt: number | undefined;
 
   /** True once `finish` has been called and no more text can come. */
   private get textComplete(): boolean {
