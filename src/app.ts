@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openAudioStore } from './audio/open-audio-store.js';
@@ -160,6 +161,13 @@ export async function createApp(config: Config, options: { logger?: Logger; data
 
   /** How long requests still in flight at shutdown may take before their connections are cut. */
   const closeGraceMs = 12_000;
+  // Every socket, upgraded ones too: `closeAllConnections` knows only those still speaking HTTP,
+  // and a media-stream socket caught mid-upgrade would otherwise hold the shutdown for good.
+  const sockets = new Set<Socket>();
+  server.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   let closing: Promise<void> | undefined;
   return {
     services,
@@ -170,7 +178,10 @@ export async function createApp(config: Config, options: { logger?: Logger; data
         streams?.closeAll();
         // In-flight webhooks answer within seconds; a connection that never finishes
         // (a half-sent request, a client gone quiet) must not hold the shutdown up.
-        const cutConnections = setTimeout(() => server.server.closeAllConnections(), closeGraceMs);
+        const cutConnections = setTimeout(() => {
+          server.server.closeAllConnections();
+          for (const socket of sockets) socket.destroy();
+        }, closeGraceMs);
         await server.close();
         clearTimeout(cutConnections);
         await engine.drain();
