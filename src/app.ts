@@ -44,6 +44,7 @@ import { ResilientCallRepository } from './storage/resilient-call-repository.js'
 import { openDatabase } from './storage/open-database.js';
 import type { Database } from './storage/database.js';
 import { ensureDevAuthToken } from './twilio/dev-auth-token.js';
+import { openCallerTurns } from './audio/open-caller-turns.js';
 
 export interface App {
   services: Services;
@@ -126,8 +127,9 @@ export async function createApp(config: Config, options: { logger?: Logger; data
     openingLine: (call) => outboundDialer.openingLine(call),
     transfers,
   });
+  const turns = openai && speechModel ? openCallerTurns(config.voiceActivityThreads, logger) : undefined;
   const streams =
-    openai && speechModel
+    openai && speechModel && turns
       ? new MediaStreamHub({
           engine,
           repository,
@@ -136,6 +138,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
           speechModel,
           transcriptionModel: transcriptionModel!,
           realtimeModel: new OpenAIRealtimeModel({ client: openai }),
+          turns,
           tools,
           logger,
           metrics,
@@ -187,6 +190,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
         await engine.drain();
         await recordings.settle();
         await repository.flushWrites(shutdownWriteWaitMs);
+        await turns?.close();
         await database.close();
       })()),
   };

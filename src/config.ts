@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -89,6 +90,10 @@ const environmentSchema = z.object({
   MAX_LLM_FAILURES: integer(2, 1, 20),
   AUDIO_RETENTION: retention,
   PIPELINED_REPLIES: booleanFlag(true),
+  VAD_THREADS: z.preprocess(
+    emptyToUndefined,
+    z.union([z.literal('auto'), z.coerce.number({ message: "expected 'auto' or a whole number" }).int('expected a whole number').min(0).max(32)]).default('auto'),
+  ),
   MAX_CALLS_PER_NUMBER_PER_HOUR: integer(20, 1, 100000),
   RATE_LIMIT_PER_MINUTE: integer(120, 0, 1000000),
   TTS_RATE_LIMIT_PER_MINUTE: integer(60, 0, 1000000),
@@ -164,6 +169,12 @@ export interface Config {
     /** Calls one caller number may place in an hour; further calls hear a short message and are hung up. */
     maxCallsPerNumberPerHour: number;
   };
+  /**
+   * `VAD_THREADS`: worker threads that judge media-stream callers' audio for
+   * speech; 0 runs it on the event loop. `auto` (the default) is one fewer than
+   * the cores, at most 4: the event loop keeps a core for pacing frames.
+   */
+  voiceActivityThreads: number;
   audioRetention: AudioRetention;
   logLevel: string;
   /** The dashboard and its JSON API (`/dashboard`, `/api`). */
@@ -250,6 +261,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
       pipelinedReplies: env.PIPELINED_REPLIES,
       maxCallsPerNumberPerHour: env.MAX_CALLS_PER_NUMBER_PER_HOUR,
     },
+    voiceActivityThreads: env.VAD_THREADS === 'auto' ? Math.min(4, Math.max(0, availableParallelism() - 1)) : env.VAD_THREADS,
     audioRetention: env.AUDIO_RETENTION,
     logLevel: env.LOG_LEVEL,
     admin: {

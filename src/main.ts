@@ -46,6 +46,12 @@ async function main(): Promise<void> {
     );
   }
 
+  const streams = app.services.streams;
+  if (streams && app.services.profiles.all.some((profile) => profile.mode === 'stream')) {
+    // The voice activity model (and its threads) are ready before the first stream call.
+    void streams.prepare().catch((error: unknown) => app.services.logger.warn({ err: error }, 'could not prepare voice activity detection'));
+  }
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

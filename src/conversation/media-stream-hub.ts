@@ -1,9 +1,7 @@
 import type { ToolBox } from '../assistant/tool-box.js';
 import type { Logger } from 'pino';
 import type { AudioStore } from '../audio/audio-store.js';
-import { EnergyVad } from '../audio/energy-vad.js';
-import { loadSileroModel, type SileroModel } from '../audio/silero-vad.js';
-import type { VoiceActivityDetector } from '../audio/voice-activity.js';
+import type { CallerTurns } from '../audio/caller-turns.js';
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RealtimeModel } from '../providers/realtime-model.js';
@@ -23,6 +21,8 @@ export interface MediaStreamHubDeps {
   speechModel: SpeechModel;
   transcriptionModel: TranscriptionModel;
   realtimeModel?: RealtimeModel;
+  /** Voice activity detection for `stream`-mode calls. */
+  turns: CallerTurns;
   /** The tools realtime-mode calls offer their model (the engine's assistants have their own). */
   tools: ToolBox;
   logger: Logger;
@@ -40,13 +40,12 @@ export interface StreamCall {
 /**
  * The media-stream calls this instance holds. A stream belongs to the
  * instance holding its socket; its call state is still in the database.
- * The voice activity model is loaded once and shared by every call.
+ * Voice activity detection runs where `turns` puts it (worker threads by default).
  */
 export class MediaStreamHub {
   private readonly active = new Map<string, StreamCall>();
   /** Each open call's socket, for closing it properly at shutdown. */
   private readonly connections = new WeakMap<StreamCall, StreamConnection>();
-  private silero: Promise<SileroModel> | undefined;
 
   constructor(private readonly deps: MediaStreamHubDeps) {}
 
@@ -62,9 +61,10 @@ export class MediaStreamHub {
     return this.active.size;
   }
 
-  /** Loads the voice activity model ahead of the first call. */
+
+  /** Loads the voice activity model (and starts its threads) ahead of the first call. */
   async prepare(): Promise<void> {
-    await this.model();
+    await this.deps.turns.detector;
   }
 
   /** Starts a call on an accepted stream; `undefined` when the call already has a stream here. */
@@ -102,7 +102,6 @@ export class MediaStreamHub {
         await realtime.start();
         return handle;
       }
-      const vad = await this.detector();
       const session = new StreamSession(
         {
           engine: this.deps.engine,
@@ -111,7 +110,7 @@ export class MediaStreamHub {
           audioStore: this.deps.audioStore,
           speechModel: this.deps.speechModel,
           transcriptionModel: this.deps.transcriptionModel,
-          vad,
+          turns: this.deps.turns,
           logger: this.deps.logger,
           metrics: this.deps.metrics,
         },
@@ -145,23 +144,5 @@ export class MediaStreamHub {
       // A normal closure from our side: Twilio posts the <Connect action> and the call carries on over webhooks.
       this.connections.get(call)?.close();
     }
-  }
-
-  /** Silero when it loads; otherwise the energy detector, so a call is never refused for want of a model. */
-  private async detector(): Promise<VoiceActivityDetector> {
-    try {
-      return (await this.model()).createDetector();
-    } catch (error) {
-      this.deps.logger.error({ err: error }, 'the Silero voice activity model could not be loaded; using the energy detector');
-      return new EnergyVad();
-    }
-  }
-
-  private model(): Promise<SileroModel> {
-    this.silero ??= loadSileroModel().catch((error) => {
-      this.silero = undefined;
-      throw error;
-    });
-    return this.silero;
   }
 }

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { AudioStore } from '../audio/audio-store.js';
 import { OutboundAudio } from '../audio/outbound-audio.js';
-import { TurnDetector, utteranceSampleRate, type TurnEvent } from '../audio/turn-detector.js';
-import type { VoiceActivityDetector } from '../audio/voice-activity.js';
+import type { CallerTurns, CallerTurnStream } from '../audio/caller-turns.js';
+import { utteranceSampleRate, type TurnEvent } from '../audio/turn-detector.js';
 import { encodeWav } from '../audio/wav.js';
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -28,7 +28,8 @@ export interface StreamSessionDeps {
   audioStore: AudioStore;
   speechModel: SpeechModel;
   transcriptionModel: TranscriptionModel;
-  vad: VoiceActivityDetector;
+  /** Where the caller's audio is turned into turns (on the event loop or on worker threads). */
+  turns: CallerTurns;
   logger: Logger;
   metrics?: Pick<Metrics, 'speechReachedCaller'>;
 }
@@ -59,7 +60,7 @@ interface Utterance {
  */
 export class StreamSession {
   private readonly outbound: OutboundAudio;
-  private readonly detector: TurnDetector;
+  private readonly detector: CallerTurnStream;
   private seq = 0;
   private turns: Promise<void> = Promise.resolve();
   private current: { interrupt: AbortController; output?: StreamReplyOutput } | undefined;
@@ -80,11 +81,15 @@ export class StreamSession {
     this.outbound = new OutboundAudio({
       sink: { sendAudio: (frame) => connection.sendAudio(frame), sendMark: (name) => connection.sendMark(name), sendClear: () => connection.sendClear() },
     });
-    this.detector = new TurnDetector({
-      vad: deps.vad,
-      minSpeechMs: profile.stream.minSpeechMs,
-      endOfSpeechMs: profile.stream.endOfSpeechMs,
-    });
+    this.detector = deps.turns.open(
+      { minSpeechMs: profile.stream.minSpeechMs, endOfSpeechMs: profile.stream.endOfSpeechMs },
+      {
+        onEvents: (events) => {
+          if (!this.ended) for (const event of events) this.onTurnEvent(event);
+        },
+        onError: (error) => this.log.error({ err: error }, 'voice activity detection failed'),
+      },
+    );
   }
 
   /** Starts the call: greeting first, then listening. */
@@ -97,17 +102,9 @@ export class StreamSession {
     void this.deps.renderer.renderPhrase(this.profile.phrases.apology, this.profile).catch(() => {});
   }
 
-  /** The caller's audio, one Twilio media frame at a time. */
-  async hearAudio(mulaw: Uint8Array): Promise<void> {
-    if (this.ended) return;
-    let events: TurnEvent[];
-    try {
-      events = await this.detector.push(mulaw);
-    } catch (error) {
-      this.log.error({ err: error }, 'voice activity detection failed');
-      return;
-    }
-    for (const event of events) this.onTurnEvent(event);
+  /** The caller's audio, one Twilio media frame at a time; what it means arrives later, as turn events. */
+  hearAudio(mulaw: Uint8Array): void {
+    if (!this.ended) this.detector.push(mulaw);
   }
 
   hearDigit(digit: string): void {
@@ -136,6 +133,7 @@ export class StreamSession {
     clearTimeout(this.digitTimer);
     this.current?.interrupt.abort(new Error('stream ended'));
     this.outbound.close();
+    this.detector.close();
     this.deps.engine.abortCall(this.call.callSid);
   }
 
@@ -263,6 +261,7 @@ export class StreamSession {
       this.ended = true;
       clearTimeout(this.callTimer);
       this.outbound.close();
+      this.detector.close();
       this.connection.close();
       return;
     }
