@@ -25,14 +25,14 @@ const loading = loadVoiceDetectors((error) => {
 function handle(message: ToTurnThread, loaded: VoiceDetectorFactory): void {
   switch (message.type) {
     case 'audio': {
-      const detector = detectors.get(message.id);
-      if (!detector) return;
-      detector.push(message.mulaw).then(
-        (events) => {
-          if (events.length > 0 && detectors.get(message.id) === detector) post({ type: 'events', id: message.id, events }, transferables(events));
-        },
-        (error: unknown) => post({ type: 'failed', id: message.id, message: error instanceof Error ? error.message : String(error) }),
-      );
+      const { frames, bytes } = message;
+      for (let index = 0, offset = 0; index < frames.length; index += 2) {
+        const id = frames[index];
+        const length = frames[index + 1];
+        const detector = detectors.get(id);
+        if (detector) judge(id, detector, bytes.subarray(offset, offset + length));
+        offset += length;
+      }
       return;
     }
     case 'open':
@@ -45,6 +45,15 @@ function handle(message: ToTurnThread, loaded: VoiceDetectorFactory): void {
       detectors.delete(message.id);
       return;
   }
+}
+
+function judge(id: number, detector: TurnDetector, mulaw: Uint8Array): void {
+  detector.push(mulaw).then(
+    (events) => {
+      if (events.length > 0 && detectors.get(id) === detector) post({ type: 'events', id, events }, transferables(events));
+    },
+    (error: unknown) => post({ type: 'failed', id, message: error instanceof Error ? error.message : String(error) }),
+  );
 }
 
 /** An utterance's audio moves to the event loop instead of being copied. */

@@ -8,7 +8,8 @@ import type { TurnEvent, TurnTiming } from './turn-detector.js';
 /** What the event loop tells a turn thread. */
 export type ToTurnThread =
   | { type: 'open'; id: number; timing: Partial<TurnTiming> }
-  | { type: 'audio'; id: number; mulaw: Uint8Array }
+  /** Caller audio of any number of calls: `frames` holds (call id, byte length) pairs, `bytes` the audio, in that order. */
+  | { type: 'audio'; frames: Int32Array; bytes: Uint8Array }
   | { type: 'configure'; id: number; timing: Partial<TurnTiming> }
   | { type: 'close'; id: number };
 
@@ -70,7 +71,7 @@ export class ThreadedCallerTurns implements CallerTurns {
     return {
       push: (mulaw) => {
         if (thread.given) thread = this.findHome(stream, thread);
-        thread.send({ type: 'audio', id: stream.id, mulaw });
+        thread.hear(stream.id, mulaw);
       },
       configure: (change) => {
         stream.timing = { ...stream.timing, ...change };
@@ -112,6 +113,11 @@ class TurnThread {
   private worker: Worker | undefined;
   private readonly streams = new Map<number, Stream>();
   private readonly restarts: number[] = [];
+  /** Audio not yet posted: (call id, byte length) pairs and the bytes. */
+  private pending: number[] = [];
+  private pendingAudio: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private flushing = false;
   private stopping = false;
   /** This thread kept dying and is no longer used. */
   given = false;
@@ -145,11 +151,50 @@ class TurnThread {
   }
 
   close(id: number): void {
-    if (this.streams.delete(id) && !this.given) this.worker?.postMessage({ type: 'close', id } satisfies ToTurnThread);
+    if (this.streams.delete(id) && !this.given) this.post({ type: 'close', id });
   }
 
-  send(message: ToTurnThread): void {
-    if (!this.given && this.streams.has(message.id)) this.worker?.postMessage(message);
+  send(message: Exclude<ToTurnThread, { type: 'audio' }>): void {
+    if (!this.given && this.streams.has(message.id)) this.post(message);
+  }
+
+  /**
+   * Audio waits for the end of the event loop's current turn and goes over
+   * with every other call's audio that came in during it: one message
+   * instead of one per frame (posting one costs a few microseconds, which at
+   * fifty frames a second per call added up to a tenth of the loop).
+   */
+  hear(id: number, mulaw: Uint8Array): void {
+    if (this.given || !this.streams.has(id)) return;
+    this.pending.push(id, mulaw.length);
+    this.pendingAudio.push(mulaw);
+    this.pendingBytes += mulaw.length;
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushing = false;
+    if (this.pendingAudio.length === 0) return;
+    const frames = Int32Array.from(this.pending);
+    const bytes = new Uint8Array(this.pendingBytes);
+    let offset = 0;
+    for (const chunk of this.pendingAudio) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+    this.pending = [];
+    this.pendingAudio = [];
+    this.pendingBytes = 0;
+    this.worker?.postMessage({ type: 'audio', frames, bytes } satisfies ToTurnThread, [frames.buffer, bytes.buffer]);
+  };
+
+  /** Control messages keep their place after the audio that came before them. */
+  private post(message: ToTurnThread): void {
+    this.flush();
+    this.worker?.postMessage(message);
   }
 
   async stop(): Promise<void> {
@@ -206,6 +251,10 @@ class TurnThread {
       return;
     }
     this.logger.error({ thread: this.index, code, calls: streams.length }, 'a voice activity thread stopped; restarting it');
+    // Audio still waiting here was meant for detectors that are gone; the new ones start on what comes next.
+    this.pending = [];
+    this.pendingAudio = [];
+    this.pendingBytes = 0;
     const worker = this.start();
     for (const stream of streams) worker.postMessage({ type: 'open', id: stream.id, timing: stream.timing } satisfies ToTurnThread);
   }
