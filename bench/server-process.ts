@@ -142,6 +142,8 @@ export async function startServer(options: StartServerOptions): Promise<BenchSer
 export interface ServerMetrics {
   at: number;
   cpuSeconds: number;
+  /** `callme_event_loop_busy_seconds`: the main thread's busy time so far (worker threads not included). */
+  loopBusySeconds: number;
   residentBytes: number;
   heapUsedBytes: number;
   /** prom-client's event-loop delay percentiles since the previous scrape (the scrape resets them). */
@@ -177,6 +179,7 @@ export async function scrapeMetrics(server: BenchServer): Promise<ServerMetrics>
   return {
     at: performance.now(),
     cpuSeconds: value('callme_process_cpu_seconds_total'),
+    loopBusySeconds: value('callme_event_loop_busy_seconds'),
     residentBytes: value('callme_process_resident_memory_bytes'),
     heapUsedBytes: value('callme_nodejs_heap_size_used_bytes'),
     eventLoopP50Seconds: value('callme_nodejs_eventloop_lag_p50_seconds'),

@@ -40,6 +40,8 @@ export interface ServerFigures {
   eventLoopMaxMs: number;
   /** Of one core, over the measured window. */
   cpuPercent: number;
+  /** Share of the window the main thread was busy (its utilisation), in % of the window. */
+  loopBusyPercent: number;
   residentIdleMb: number;
   residentPeakMb: number;
   heapUsedMb: number;
@@ -295,6 +297,7 @@ function serverFigures(before: ServerMetrics, after: ServerMetrics, idleResident
     eventLoopP99Ms: Math.max(0, after.eventLoopP99Seconds * 1000 - eventLoopResolutionMs),
     eventLoopMaxMs: Math.max(0, after.eventLoopMaxSeconds * 1000 - eventLoopResolutionMs),
     cpuPercent: (100 * (after.cpuSeconds - before.cpuSeconds)) / seconds,
+    loopBusyPercent: (100 * (after.loopBusySeconds - before.loopBusySeconds)) / seconds,
     residentIdleMb: idleResident / 2 ** 20,
     residentPeakMb: peakResident / 2 ** 20,
     heapUsedMb: after.heapUsedBytes / 2 ** 20,

@@ -74,6 +74,7 @@ export function levelsTable(levels: LevelResult[]): string {
     ms(level.server.eventLoopP99RawMs),
     ms(level.server.eventLoopMaxMs),
     level.server.cpuPercent.toFixed(0),
+    level.server.loopBusyPercent.toFixed(0),
     level.residentBeforeMb.toFixed(0),
     level.server.residentPeakMb.toFixed(0),
     level.residentPerCallMb.toFixed(2),
@@ -85,12 +86,13 @@ export function levelsTable(levels: LevelResult[]): string {
   ]);
   const headers = [
     'streams', 'ok', 'turns', 'jitter p50', 'p99', 'max', 'buffer p1', 'underruns', 'added p50', 'p99',
-    'ELD p99', 'raw', 'ELD max', 'CPU %', 'RSS before', 'RSS peak', 'MB/call', 'heap MB', 'callers CPU %', 'callers ELD p99', 'other cores', 'jitter/ELD/RSS',
+    'ELD p99', 'raw', 'ELD max', 'CPU %', 'loop %', 'RSS before', 'RSS peak', 'MB/call', 'heap MB', 'callers CPU %', 'callers ELD p99', 'other cores', 'jitter/ELD/RSS',
   ];
   const profile = levels[0]?.profile ?? '';
   return `Concurrent streams in one process (${profile} profile; ${levels[0]?.windowSeconds ?? 0} s measured per level, after every call's greeting)\n${table(headers, rows)}\n` +
     'jitter: |inter-arrival − 20 ms| of paced frames at the simulated Twilio; buffer p1: audio the caller had queued (ms), 1st percentile; ' +
     'added: reply\'s first frame − (detector end of speech + injected delays); ELD: event-loop delay (prom-client p99 less its 10 ms sampling interval; raw as scraped); ' +
+    'CPU %: the server process, all threads; loop %: the share of the window its event loop was busy; ' +
     `MB/call: (peak RSS − RSS of the idle server before the ramp, ${levels[0]?.server.residentIdleMb.toFixed(0) ?? '?'} MB) ÷ streams; RSS before: right before the level; heap: V8 heap used at the window's end.`;
 }
 

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { performance } from 'node:perf_hooks';
 
 /** Seconds buckets for voice latencies: what a caller notices lies between 0.2 s and 5 s. */
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13];
@@ -59,6 +60,14 @@ export class Metrics {
       help: "Media streams: from a reply's first synthesized bytes reaching the server to its first audio frame written to the caller's socket (replies whose first frame waited behind audio still playing are not counted)",
       buckets: handOffBuckets,
       registers: [this.registry],
+    });
+    new Gauge({
+      name: 'callme_event_loop_busy_seconds',
+      help: 'Time the event loop has spent running code (not waiting) since start: its rate is the loop\'s utilisation, which must stay well below 1 for audio frames to leave on time',
+      registers: [this.registry],
+      collect() {
+        this.set(performance.eventLoopUtilization().active / 1000);
+      },
     });
     new Gauge({
       name: 'callme_active_calls',
