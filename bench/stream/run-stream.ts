@@ -48,7 +48,7 @@ export async function runStreamBench(argv: string[]): Promise<void> {
   if (options.cpuProfile) await mkdir(profileDir, { recursive: true });
 
   const fake = await startStreamFake('realistic', options.seed, options.transcriptionMs);
-  const server = await startStreamServer({ openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, cpuProfileDir: options.cpuProfile ? profileDir : undefined });
+  const server = await startStreamServer({ openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, vadThreads: options.vadThreads, cpuProfileDir: options.cpuProfile ? profileDir : undefined });
   const pool = await startCallerPool(options.callerProcesses);
   let latency: LatencyPhaseResult | undefined;
   const levels: LevelResult[] = [];

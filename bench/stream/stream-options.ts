@@ -18,6 +18,8 @@ export interface StreamBenchOptions {
   /** Processes the simulated callers of a ramp level are spread over. */
   callerProcesses: number;
   databaseUrl?: string;
+  /** The server's `VAD_THREADS`; `undefined` leaves its default (auto). */
+  vadThreads?: number;
   cpuProfile: boolean;
   serverDir: string;
   outDir: string;
@@ -36,6 +38,7 @@ const usage = `npm run bench -- --mode stream [options]      (or: npx tsx bench/
   --ramp-profile P           realistic (default) or zero: the fake's latency profile during the ramp
   --caller-processes N       processes the simulated callers of a level are spread over (default 2)
   --database-url URL         run the server on a throwaway database of this PostgreSQL server instead of PGlite
+  --vad-threads N            the server's VAD_THREADS (default: its own, one fewer than the cores; 0 = on the event loop)
   --cpu-prof                 write the server's V8 CPU profile to <out>/profiles and summarize it
   --server-dir DIR           the callme checkout to run (default: this one)
   --out DIR                  where stream-latest.json and .svg go (default bench/results)
@@ -58,6 +61,7 @@ export function parseStreamOptions(argv: string[]): StreamBenchOptions | undefin
       'caller-processes': { type: 'string' },
       'database-url': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'vad-threads': { type: 'string' },
       'server-dir': { type: 'string' },
       out: { type: 'string' },
       seed: { type: 'string' },
@@ -93,6 +97,7 @@ export function parseStreamOptions(argv: string[]): StreamBenchOptions | undefin
     callerProcesses: Math.max(1, Math.round(number('caller-processes', values['caller-processes'], 2))),
     databaseUrl: values['database-url'],
     cpuProfile: values['cpu-prof'],
+    vadThreads: values['vad-threads'] === undefined ? undefined : Math.round(number('vad-threads', values['vad-threads'], 0)),
     serverDir: values['server-dir'] ?? process.cwd(),
     outDir: values.out ?? 'bench/results',
     seed: Math.round(number('seed', values.seed, 1)),

@@ -26,6 +26,8 @@ export interface StartStreamServerOptions {
   serverDir: string;
   /** A PostgreSQL server URL: the server gets a throwaway database there instead of embedded PGlite. */
   databaseUrl?: string;
+  /** `VAD_THREADS` for the server; its default when absent. */
+  vadThreads?: number;
   /** Folder for V8 CPU profiles (`--cpu-prof`), written when the server stops. */
   cpuProfileDir?: string;
 }
@@ -82,6 +84,7 @@ export async function startStreamServer(options: StartStreamServerOptions): Prom
       // Every simulated call has a number of its own; the limit must not turn a level's calls away.
       MAX_CALLS_PER_NUMBER_PER_HOUR: '100000',
       ...(database ? { DATABASE_URL: database.url } : {}),
+      ...(options.vadThreads === undefined ? {} : { VAD_THREADS: String(options.vadThreads) }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
