@@ -1,50 +1,56 @@
-import { parentPort } from 'node:worker_threads';
-import type { FromTurnThread, ToTurnThread } from './threaded-caller-turns.js';
-import { TurnDetector, type TurnEvent } from './turn-detector.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RingReader, type RingMessage } from './message-ring.js';
+import { TurnMessageKind, type FromTurnThread, type TurnThreadData } from './threaded-caller-turns.js';
+import { TurnDetector, type TurnEvent, type TurnTiming } from './turn-detector.js';
 import { loadVoiceDetectors, type VoiceDetectorFactory } from './voice-detector-factory.js';
 
 // A worker thread judging the audio of many calls: it loads the voice
-// activity model once and keeps one turn detector per call. It only speaks
-// when something happened (a turn started or ended, a burst was ignored),
-// so the event loop sending it audio hears back a few times per turn.
+// activity model once and keeps one turn detector per call. Audio and
+// control messages come through a shared ring, in the order they were
+// written; the thread speaks only when something happened (a turn started
+// or ended, a burst was ignored), a few times per turn.
+
+/**
+ * While calls are live the ring is read every 5 ms: cheaper for the event
+ * loop than waking this thread for every batch of frames (a system call each),
+ * at the price of up to 5 ms before a frame is judged (barge-in and end of
+ * speech are decided over 100s of ms of audio).
+ */
+const pollMs = 5;
+/** With no audio for this long (no calls), the thread sleeps until woken. */
+const sleepAfterMs = 1000;
 
 const port = parentPort;
 if (!port) throw new Error('caller-turns-worker runs as a worker thread');
 
 const post = (message: FromTurnThread, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 const detectors = new Map<number, TurnDetector>();
-let factory: VoiceDetectorFactory | undefined;
+const decoder = new TextDecoder();
+const ring = new RingReader((workerData as TurnThreadData).ring);
 
-const loading = loadVoiceDetectors((error) => {
-  post({ type: 'fallback', reason: error instanceof Error ? error.message : String(error) });
-}).then((loaded) => {
-  factory = loaded;
-  post({ type: 'ready', detector: loaded.kind });
-});
-
-function handle(message: ToTurnThread, loaded: VoiceDetectorFactory): void {
-  switch (message.type) {
-    case 'audio': {
-      const { frames, bytes } = message;
-      for (let index = 0, offset = 0; index < frames.length; index += 2) {
-        const id = frames[index];
-        const length = frames[index + 1];
-        const detector = detectors.get(id);
-        if (detector) judge(id, detector, bytes.subarray(offset, offset + length));
-        offset += length;
-      }
+function handle(message: RingMessage, factory: VoiceDetectorFactory): void {
+  const id = message.tag;
+  switch (message.kind) {
+    case TurnMessageKind.audio: {
+      const detector = detectors.get(id);
+      // Copied: the ring's bytes are reused once this returns, and detection is queued.
+      if (detector) judge(id, detector, message.bytes.slice());
       return;
     }
-    case 'open':
-      detectors.set(message.id, new TurnDetector({ vad: loaded.create(), ...message.timing }));
+    case TurnMessageKind.open:
+      detectors.set(id, new TurnDetector({ vad: factory.create(), ...timing(message) }));
       return;
-    case 'configure':
-      detectors.get(message.id)?.configure(message.timing);
+    case TurnMessageKind.configure:
+      detectors.get(id)?.configure(timing(message));
       return;
-    case 'close':
-      detectors.delete(message.id);
+    case TurnMessageKind.close:
+      detectors.delete(id);
       return;
   }
+}
+
+function timing(message: RingMessage): Partial<TurnTiming> {
+  return JSON.parse(decoder.decode(message.bytes)) as Partial<TurnTiming>;
 }
 
 function judge(id: number, detector: TurnDetector, mulaw: Uint8Array): void {
@@ -63,8 +69,15 @@ function transferables(events: TurnEvent[]): ArrayBuffer[] {
   return buffers;
 }
 
-port.on('message', (message: ToTurnThread) => {
-  // Until the model has loaded, messages wait for it in arrival order.
-  if (factory) handle(message, factory);
-  else void loading.then(() => handle(message, factory!));
+// Keeps the thread alive while it waits on the ring; nothing is sent this way.
+port.on('message', () => {});
+
+// Messages wait in the ring until the model has loaded, then are read in order, as they come.
+const factory = await loadVoiceDetectors((error) => {
+  post({ type: 'fallback', reason: error instanceof Error ? error.message : String(error) });
 });
+post({ type: 'ready', detector: factory.kind });
+for (;;) {
+  ring.drain((message) => handle(message, factory));
+  await ring.waitForMessages(pollMs, sleepAfterMs);
+}

@@ -3,15 +3,19 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { CallerTurnListener, CallerTurns, CallerTurnStream, VoiceDetectorKind } from './caller-turns.js';
+import { createRingBuffer, RingWriter } from './message-ring.js';
 import type { TurnEvent, TurnTiming } from './turn-detector.js';
 
-/** What the event loop tells a turn thread. */
-export type ToTurnThread =
-  | { type: 'open'; id: number; timing: Partial<TurnTiming> }
-  /** Caller audio of any number of calls: `frames` holds (call id, byte length) pairs, `bytes` the audio, in that order. */
-  | { type: 'audio'; frames: Int32Array; bytes: Uint8Array }
-  | { type: 'configure'; id: number; timing: Partial<TurnTiming> }
-  | { type: 'close'; id: number };
+/**
+ * What the event loop tells a turn thread, written into a shared message
+ * ring (tag: the call's id; bytes: its μ-law, or the timing as JSON).
+ */
+export const TurnMessageKind = { audio: 0, open: 1, configure: 2, close: 3 } as const;
+
+/** What the worker gets at start: the ring it reads. */
+export interface TurnThreadData {
+  ring: SharedArrayBuffer;
+}
 
 /** What a turn thread tells the event loop. */
 export type FromTurnThread =
@@ -27,6 +31,12 @@ export interface ThreadedCallerTurnsOptions {
   /** Where the worker's code is; the default is `caller-turns-worker`, beside this file. */
   workerUrl?: URL;
 }
+
+/** Shared memory per thread for messages on their way: 4 MB is over 4 s of the audio of 100 calls. */
+const ringBytes = 4 * 2 ** 20;
+/** Messages held back while the ring is full; past this, caller audio is dropped (control messages never are). */
+const maxOverflow = 2000;
+const encoder = new TextEncoder();
 
 /** A thread that keeps dying is restarted at most this often. */
 const restartLimit = { count: 5, windowMs: 60_000 };
@@ -75,7 +85,7 @@ export class ThreadedCallerTurns implements CallerTurns {
       },
       configure: (change) => {
         stream.timing = { ...stream.timing, ...change };
-        thread.send({ type: 'configure', id: stream.id, timing: change });
+        thread.send(stream.id, TurnMessageKind.configure, change);
       },
       close: () => thread.close(stream.id),
     };
@@ -113,11 +123,12 @@ class TurnThread {
   private worker: Worker | undefined;
   private readonly streams = new Map<number, Stream>();
   private readonly restarts: number[] = [];
-  /** Audio not yet posted: (call id, byte length) pairs and the bytes. */
-  private pending: number[] = [];
-  private pendingAudio: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private flushing = false;
+  private ring: RingWriter | undefined;
+  /** Messages the ring had no room for, oldest first. */
+  private overflow: Array<{ id: number; kind: number; bytes: Uint8Array }> = [];
+  private waking = false;
+  private dropped = 0;
+  private droppedLoggedAt = 0;
   private stopping = false;
   /** This thread kept dying and is no longer used. */
   given = false;
@@ -147,54 +158,25 @@ class TurnThread {
   open(stream: Stream): void {
     if (!this.worker) this.start();
     this.streams.set(stream.id, stream);
-    this.send({ type: 'open', id: stream.id, timing: stream.timing });
+    this.send(stream.id, TurnMessageKind.open, stream.timing);
   }
 
   close(id: number): void {
-    if (this.streams.delete(id) && !this.given) this.post({ type: 'close', id });
+    if (this.streams.delete(id) && !this.given) this.enqueue(id, TurnMessageKind.close, new Uint8Array(0));
   }
 
-  send(message: Exclude<ToTurnThread, { type: 'audio' }>): void {
-    if (!this.given && this.streams.has(message.id)) this.post(message);
+  send(id: number, kind: typeof TurnMessageKind.open | typeof TurnMessageKind.configure, timing: Partial<TurnTiming>): void {
+    if (!this.given && this.streams.has(id)) this.enqueue(id, kind, encoder.encode(JSON.stringify(timing)));
   }
 
-  /**
-   * Audio waits for the end of the event loop's current turn and goes over
-   * with every other call's audio that came in during it: one message
-   * instead of one per frame (posting one costs a few microseconds, which at
-   * fifty frames a second per call added up to a tenth of the loop).
-   */
+  /** A call's audio frame: copied into the ring; the thread is woken once per event-loop turn, however many frames came in it. */
   hear(id: number, mulaw: Uint8Array): void {
     if (this.given || !this.streams.has(id)) return;
-    this.pending.push(id, mulaw.length);
-    this.pendingAudio.push(mulaw);
-    this.pendingBytes += mulaw.length;
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(this.flush);
+    if (this.overflow.length >= maxOverflow) {
+      this.dropped++;
+      return;
     }
-  }
-
-  private readonly flush = (): void => {
-    this.flushing = false;
-    if (this.pendingAudio.length === 0) return;
-    const frames = Int32Array.from(this.pending);
-    const bytes = new Uint8Array(this.pendingBytes);
-    let offset = 0;
-    for (const chunk of this.pendingAudio) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
-    this.pending = [];
-    this.pendingAudio = [];
-    this.pendingBytes = 0;
-    this.worker?.postMessage({ type: 'audio', frames, bytes } satisfies ToTurnThread, [frames.buffer, bytes.buffer]);
-  };
-
-  /** Control messages keep their place after the audio that came before them. */
-  private post(message: ToTurnThread): void {
-    this.flush();
-    this.worker?.postMessage(message);
+    this.enqueue(id, TurnMessageKind.audio, mulaw);
   }
 
   async stop(): Promise<void> {
@@ -203,8 +185,40 @@ class TurnThread {
     await this.worker?.terminate();
   }
 
+  private enqueue(id: number, kind: number, bytes: Uint8Array): void {
+    // Once anything waits, everything after it waits too: messages keep their order.
+    if (this.overflow.length > 0 || !this.ring?.write(id, kind, bytes)) this.overflow.push({ id, kind, bytes: bytes.slice() });
+    if (!this.waking) {
+      this.waking = true;
+      setImmediate(this.wake);
+    }
+  }
+
+  private readonly wake = (): void => {
+    this.waking = false;
+    const ring = this.ring;
+    if (!ring) return;
+    let moved = 0;
+    while (moved < this.overflow.length && ring.write(this.overflow[moved].id, this.overflow[moved].kind, this.overflow[moved].bytes)) moved++;
+    if (moved > 0) this.overflow.splice(0, moved);
+    ring.notify();
+    if (this.overflow.length > 0 && !this.waking) {
+      // The thread is behind: try again shortly rather than spin.
+      this.waking = true;
+      setTimeout(this.wake, 5);
+    }
+    if (this.dropped > 0 && Date.now() - this.droppedLoggedAt > 10_000) {
+      this.logger.warn({ thread: this.index, frames: this.dropped }, 'a voice activity thread is behind; caller audio was dropped');
+      this.dropped = 0;
+      this.droppedLoggedAt = Date.now();
+    }
+  };
+
   private start(): Worker {
-    const worker = spawnWorker(this.url);
+    const ring = createRingBuffer(ringBytes);
+    this.ring = new RingWriter(ring);
+    this.overflow = [];
+    const worker = spawnWorker(this.url, { ring } satisfies TurnThreadData);
     this.worker = worker;
     // A worker must not keep the process alive on its own; shutdown stops it.
     worker.unref();
@@ -251,12 +265,9 @@ class TurnThread {
       return;
     }
     this.logger.error({ thread: this.index, code, calls: streams.length }, 'a voice activity thread stopped; restarting it');
-    // Audio still waiting here was meant for detectors that are gone; the new ones start on what comes next.
-    this.pending = [];
-    this.pendingAudio = [];
-    this.pendingBytes = 0;
-    const worker = this.start();
-    for (const stream of streams) worker.postMessage({ type: 'open', id: stream.id, timing: stream.timing } satisfies ToTurnThread);
+    // A new ring: audio still waiting was meant for detectors that are gone; the new ones start on what comes next.
+    this.start();
+    for (const stream of streams) this.send(stream.id, TurnMessageKind.open, stream.timing);
   }
 }
 
@@ -270,10 +281,10 @@ function extensionOf(url: string): string {
  * tsx itself first: a worker thread does not inherit the loader hooks of the
  * thread that made it.
  */
-function spawnWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+function spawnWorker(url: URL, workerData: unknown): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
   const require = createRequire(import.meta.url);
   // tsx's ESM API (the `import` condition of `tsx/esm/api`, which require.resolve cannot select).
   const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData });
 }
