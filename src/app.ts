@@ -164,12 +164,22 @@ export async function createApp(config: Config, options: { logger?: Logger; data
 
   /** How long requests still in flight at shutdown may take before their connections are cut. */
   const closeGraceMs = 12_000;
+  /** How long a media stream closed at shutdown may take to finish its closing handshake. */
+  const streamCloseGraceMs = 3_000;
   // Every socket, upgraded ones too: `closeAllConnections` knows only those still speaking HTTP,
   // and a media-stream socket caught mid-upgrade would otherwise hold the shutdown for good.
   const sockets = new Set<Socket>();
   server.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+  });
+  // Media-stream sockets: at shutdown each is closed with 1000 (Twilio then carries the call on over
+  // webhooks) and given `streamCloseGraceMs`; one whose peer half-closed without a closing handshake
+  // would otherwise stay open until the general cut.
+  const upgraded = new Set<Socket>();
+  server.server.on('upgrade', (_request: unknown, socket: Socket) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
   });
   let closing: Promise<void> | undefined;
   return {
@@ -181,12 +191,20 @@ export async function createApp(config: Config, options: { logger?: Logger; data
         streams?.closeAll();
         // In-flight webhooks answer within seconds; a connection that never finishes
         // (a half-sent request, a client gone quiet) must not hold the shutdown up.
+        const cutStreams = setTimeout(() => {
+          for (const socket of upgraded) socket.destroy();
+        }, streamCloseGraceMs);
         const cutConnections = setTimeout(() => {
+          logger.warn(
+            { connections: sockets.size },
+            `shutdown: connections still open after ${closeGraceMs / 1000} s are cut`,
+          );
           server.server.closeAllConnections();
           for (const socket of sockets) socket.destroy();
         }, closeGraceMs);
         await server.close();
         clearTimeout(cutConnections);
+        clearTimeout(cutStreams);
         await engine.drain();
         await recordings.settle();
         await repository.flushWrites(shutdownWriteWaitMs);
