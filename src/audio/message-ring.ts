@@ -33,15 +33,20 @@ export interface RingMessage {
   bytes: Uint8Array;
 }
 
-function layout(buffer: SharedArrayBuffer) {
-  const capacity = buffer.byteLength - counterBytes;
-  if (capacity <= headerBytes || capacity % 4 !== 0) throw new RangeError(`a message ring needs ${counterBytes} + a multiple of 4 bytes`);
-  return {
-    counters: new Int32Array(buffer, 0, 3),
-    data: new Uint8Array(buffer, counterBytes, capacity),
-    words: new Int32Array(buffer, counterBytes, capacity / 4),
-    capacity,
-  };
+/** The ring's memory as both sides see it. */
+abstract class RingView {
+  protected readonly counters: Int32Array;
+  protected readonly data: Uint8Array;
+  protected readonly words: Int32Array;
+  protected readonly capacity: number;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.capacity = buffer.byteLength - counterBytes;
+    if (this.capacity <= headerBytes || this.capacity % 4 !== 0) throw new RangeError(`a message ring needs ${counterBytes} + a multiple of 4 bytes`);
+    this.counters = new Int32Array(buffer, 0, 3);
+    this.data = new Uint8Array(buffer, counterBytes, this.capacity);
+    this.words = new Int32Array(buffer, counterBytes, this.capacity / 4);
+  }
 }
 
 /** Memory for a ring holding up to about `capacity` bytes of messages. */
@@ -50,16 +55,7 @@ export function createRingBuffer(capacity: number): SharedArrayBuffer {
 }
 
 /** The producing side. Never waits: a full ring refuses the message. */
-export class RingWriter {
-  private readonly counters: Int32Array;
-  private readonly data: Uint8Array;
-  private readonly words: Int32Array;
-  private readonly capacity: number;
-
-  constructor(buffer: SharedArrayBuffer) {
-    ({ counters: this.counters, data: this.data, words: this.words, capacity: this.capacity } = layout(buffer));
-  }
-
+export class RingWriter extends RingView {
   /** Adds a message; `false` when there is no room for it (the reader is behind). */
   write(tag: number, kind: number, bytes: Uint8Array): boolean {
     const size = headerBytes + Math.ceil(bytes.length / 4) * 4;
@@ -93,16 +89,8 @@ export class RingWriter {
 }
 
 /** The consuming side. */
-export class RingReader {
+export class RingReader extends RingView {
   private quietSince = performance.now();
-  private readonly counters: Int32Array;
-  private readonly data: Uint8Array;
-  private readonly words: Int32Array;
-  private readonly capacity: number;
-
-  constructor(buffer: SharedArrayBuffer) {
-    ({ counters: this.counters, data: this.data, words: this.words, capacity: this.capacity } = layout(buffer));
-  }
 
   /**
    * Hands every message written so far to `take`, in order. The bytes are a
