@@ -65,6 +65,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
   const database = options.database ?? await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    pgliteThread: config.pgliteThread,
     onError: (error) => logger.error({ err: error }, 'database connection error'),
   });
   // Calls in progress outlive a database restart: their writes wait in memory and are replayed in order.

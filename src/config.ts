@@ -90,6 +90,7 @@ const environmentSchema = z.object({
   MAX_LLM_FAILURES: integer(2, 1, 20),
   AUDIO_RETENTION: retention,
   PIPELINED_REPLIES: booleanFlag(true),
+  PGLITE_THREAD: booleanFlag(availableParallelism() > 1),
   VAD_THREADS: z.preprocess(
     emptyToUndefined,
     z.union([z.literal('auto'), z.coerce.number({ message: "expected 'auto' or a whole number" }).int('expected a whole number').min(0).max(32)]).default('auto'),
@@ -128,6 +129,11 @@ export interface Config {
   dataDir: string;
   audioDir: string;
   databaseUrl?: string;
+  /**
+   * `PGLITE_THREAD`: the embedded database runs on a worker thread of its
+   * own, off the event loop (the default where there are two or more cores).
+   */
+  pgliteThread: boolean;
   twilio: {
     accountSid?: string;
     authToken?: string;
@@ -224,6 +230,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
     dataDir: env.DATA_DIR,
     audioDir: env.AUDIO_DIR ?? path.join(env.DATA_DIR, 'audio'),
     databaseUrl: env.DATABASE_URL,
+    pgliteThread: env.PGLITE_THREAD,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { siblingModule, startModuleWorker } from '../runtime/module-worker.js';
 import type { CallerTurnListener, CallerTurns, CallerTurnStream, VoiceDetectorKind } from './caller-turns.js';
 import { createRingBuffer, RingWriter } from './message-ring.js';
 import type { TurnEvent, TurnTiming } from './turn-detector.js';
@@ -61,7 +60,7 @@ export class ThreadedCallerTurns implements CallerTurns {
 
   constructor(private readonly options: ThreadedCallerTurnsOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError('threads must be a whole number of at least 1');
-    const url = options.workerUrl ?? new URL(`./caller-turns-worker${extensionOf(import.meta.url)}`, import.meta.url);
+    const url = options.workerUrl ?? siblingModule('caller-turns-worker', import.meta.url);
     this.threads = Array.from({ length: options.threads }, (_, index) => new TurnThread(url, index, options.logger, (orphans) => this.adopt(orphans)));
   }
 
@@ -218,7 +217,7 @@ class TurnThread {
     const ring = createRingBuffer(ringBytes);
     this.ring = new RingWriter(ring);
     this.overflow = [];
-    const worker = spawnWorker(this.url, { ring } satisfies TurnThreadData);
+    const worker = startModuleWorker(this.url, { ring } satisfies TurnThreadData);
     this.worker = worker;
     // A worker must not keep the process alive on its own; shutdown stops it.
     worker.unref();
@@ -269,22 +268,4 @@ class TurnThread {
     this.start();
     for (const stream of streams) this.send(stream.id, TurnMessageKind.open, stream.timing);
   }
-}
-
-/** `.ts` when running from source (through tsx), `.js` when compiled. */
-function extensionOf(url: string): string {
-  return url.endsWith('.ts') ? '.ts' : '.js';
-}
-
-/**
- * Starts a worker on a module. From TypeScript sources the worker registers
- * tsx itself first: a worker thread does not inherit the loader hooks of the
- * thread that made it.
- */
-function spawnWorker(url: URL, workerData: unknown): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  const require = createRequire(import.meta.url);
-  // tsx's ESM API (the `import` condition of `tsx/esm/api`, which require.resolve cannot select).
-  const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData });
 }

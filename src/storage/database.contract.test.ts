@@ -8,6 +8,7 @@ import { migrate, migrations } from './migrations.js';
 import { openDatabase } from './open-database.js';
 import { openPgliteDatabase } from './pglite-database.js';
 import { openPostgresDatabase } from './postgres-database.js';
+import { openThreadedPgliteDatabase } from './threaded-pglite-database.js';
 
 interface OpenedDatabase {
   db: Database;
@@ -20,6 +21,11 @@ if (postgresSkip) console.warn(`Skipping PostgreSQL storage tests: ${postgresSki
 
 async function openEmptyPglite(): Promise<OpenedDatabase> {
   const db = await openPgliteDatabase(undefined);
+  return { db, cleanup: () => db.close() };
+}
+
+async function openEmptyThreadedPglite(): Promise<OpenedDatabase> {
+  const db = await openThreadedPgliteDatabase(undefined);
   return { db, cleanup: () => db.close() };
 }
 
@@ -284,10 +290,12 @@ function runDatabaseContract(name: string, open: () => Promise<OpenedDatabase>):
           await sleep(50);
           throw new Error('roll back');
         });
+        // Handled from the start: the transaction may fail before the plain query below is answered.
+        const failed = transaction.then(() => undefined, (error: unknown) => error);
         await started;
         // Would be rolled back with the transaction if it ran on its connection.
         await insertCall(db, 'CA-outside');
-        await expect(transaction).rejects.toThrow('roll back');
+        expect(await failed).toMatchObject({ message: 'roll back' });
         const { rows } = await db.query<{ call_id: string }>(
           `SELECT call_id FROM calls WHERE call_id IN ('CA-inside', 'CA-outside')`,
         );
@@ -298,6 +306,32 @@ function runDatabaseContract(name: string, open: () => Promise<OpenedDatabase>):
 }
 
 runDatabaseContract('pglite', openEmptyPglite);
+runDatabaseContract('pglite on a worker thread', openEmptyThreadedPglite);
+
+describe('PGlite on a worker thread, when the thread dies', () => {
+  it('fails the requests in flight, then opens the same folder on a new thread and carries on', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'callme-threaded-pglite-'));
+    const restarts: Error[] = [];
+    const db = await openThreadedPgliteDatabase(dataDir, {
+      workerUrl: new URL('../testing/crashing-pglite-worker.ts', import.meta.url),
+      onRestart: (error) => restarts.push(error),
+    });
+    try {
+      await migrate(db);
+      await insertCall(db, 'CA-before-crash');
+      await expect(db.query('SELECT 1 /* crash the thread */')).rejects.toThrow(/database thread stopped \(exit code 7\)/);
+      expect(restarts).toHaveLength(1);
+      // The next query waits for the new thread, which finds what the old one committed.
+      const { rows } = await db.query('SELECT call_id FROM calls');
+      expect(rows).toEqual([{ call_id: 'CA-before-crash' }]);
+      await insertCall(db, 'CA-after-crash');
+      expect((await db.query('SELECT count(*) AS count FROM calls')).rows).toEqual([{ count: 2 }]);
+    } finally {
+      await db.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, SLOW_SETUP_MS);
+});
 
 describe.skipIf(postgresSkip !== undefined)('postgres', () => {
   runDatabaseContract('postgres', openEmptyPostgres);
