@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Mean think time (ms) per profile; undefined means the profile's default. */
   thinkMs?: number;
   databaseUrl?: string;
+  /** The servers' `PGLITE_THREAD`; `undefined` leaves their default. */
+  pgliteThread?: boolean;
   cpuProfile: boolean;
   serverDir: string;
   outDir: string;
@@ -39,6 +41,7 @@ const usage = `npm run bench -- [options]
   --ramp 50,100,…            zero: concurrency ramp for the capacity figure
   --think-ms N               pause before each caller answer (default: realistic 8000, zero 1000)
   --database-url URL         run the servers on PostgreSQL instead of the embedded PGlite
+  --pglite-thread true|false the servers' PGLITE_THREAD (default: theirs, a thread where there are 2+ cores)
   --cpu-prof                 write the servers' V8 CPU profiles to <out>/profiles and summarize them
   --server-dir DIR           the callme checkout to run (default: this one)
   --out DIR                  where latest.json and latest.svg go (default bench/results)
@@ -61,6 +64,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'cpu-prof': { type: 'boolean', default: false },
       'server-dir': { type: 'string' },
       out: { type: 'string' },
+      'pglite-thread': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -97,9 +101,16 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     levelLimitSeconds: quick ? 40 : 90,
     thinkMs: values['think-ms'] === undefined ? undefined : number('think-ms', values['think-ms'], 0),
     databaseUrl: values['database-url'],
+    pgliteThread: pgliteThread(values['pglite-thread']),
     cpuProfile: values['cpu-prof'],
     serverDir: values['server-dir'] ?? process.cwd(),
     outDir: values.out ?? 'bench/results',
     seed: Math.round(number('seed', values.seed, 1)),
   };
+}
+
+function pgliteThread(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'true' && value !== 'false') throw new Error(`--pglite-thread must be true or false, got ${value}`);
+  return value === 'true';
 }

@@ -118,7 +118,8 @@ async function runProfile(profile: ProfileName, options: BenchOptions, cpuProfil
   const servers: BenchServer[] = [];
   try {
     for (const [name, pipelined] of [['pipelined', true], ['sequential', false]] as const) {
-      servers.push(await startServer({ name, pipelined, openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, cpuProfileDir }));
+      servers.push(await startServer({ name, pipelined, openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, cpuProfileDir,
+        env: options.pgliteThread === undefined ? undefined : { PGLITE_THREAD: String(options.pgliteThread) } }));
     }
     const [pipelined, sequential] = servers;
     const ownPids = (server: BenchServer) => [fake.pid, ...servers.filter((other) => other !== server).map((other) => other.process.pid ?? 0)];
@@ -248,7 +249,7 @@ function describeEnvironment(options: BenchOptions) {
     date: new Date().toISOString(),
     gitCommit: git('rev-parse', 'HEAD')?.trim(),
     gitDirty: (git('status', '--porcelain') ?? '').split('\n').filter(Boolean).map((line) => line.slice(3)).filter((file) => !file.startsWith('bench/')),
-    database: options.databaseUrl ? 'PostgreSQL' : 'PGlite (embedded)',
+    database: options.databaseUrl ? 'PostgreSQL' : options.pgliteThread === false ? 'PGlite (embedded, on the event loop)' : 'PGlite (embedded)',
   };
 }
 
