@@ -94,10 +94,12 @@ export async function openThreadedPgliteDatabase(dataDir: string | undefined, op
         }
       });
       worker.on('error', (error) => {
-        state.down ??= error;
+        state.down ??= Object.assign(error, { code: '08006' });
       });
       worker.on('exit', (code) => {
-        state.down ??= new Error(`the database thread stopped (exit code ${code})`);
+        // SQLSTATE 08006, connection failure: to the repositories the database is unreachable for a
+        // moment (writes wait and are replayed), not refusing the statement.
+        state.down ??= Object.assign(new Error(`the database thread stopped (exit code ${code})`), { code: '08006' });
         for (const request of pending.values()) request.reject(state.down);
         pending.clear();
         if (!ready) {
