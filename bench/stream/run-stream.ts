@@ -48,7 +48,7 @@ export async function runStreamBench(argv: string[]): Promise<void> {
   if (options.cpuProfile) await mkdir(profileDir, { recursive: true });
 
   const fake = await startStreamFake('realistic', options.seed, options.transcriptionMs);
-  const server = await startStreamServer({ openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, vadThreads: options.vadThreads, cpuProfileDir: options.cpuProfile ? profileDir : undefined });
+  const server = await startStreamServer({ openaiBaseUrl: fake.url, serverDir: options.serverDir, databaseUrl: options.databaseUrl, vadThreads: options.vadThreads, pgliteThread: options.pgliteThread, cpuProfileDir: options.cpuProfile ? profileDir : undefined });
   const pool = await startCallerPool(options.callerProcesses);
   let latency: LatencyPhaseResult | undefined;
   const levels: LevelResult[] = [];
@@ -172,7 +172,7 @@ function describeEnvironment(options: StreamBenchOptions) {
     memoryGb: Number((os.totalmem() / 2 ** 30).toFixed(1)),
     gitCommit: git('rev-parse', 'HEAD')?.trim(),
     gitDirty: (git('status', '--porcelain') ?? '').split('\n').filter(Boolean).map((line) => line.slice(3)).filter((file) => !file.startsWith('bench/')),
-    database: options.databaseUrl ? 'PostgreSQL' : 'PGlite (embedded)',
+    database: options.databaseUrl ? 'PostgreSQL' : options.pgliteThread === false ? 'PGlite (embedded, on the event loop)' : 'PGlite (embedded)',
   };
 }
 

@@ -20,6 +20,8 @@ export interface StreamBenchOptions {
   databaseUrl?: string;
   /** The server's `VAD_THREADS`; `undefined` leaves its default (auto). */
   vadThreads?: number;
+  /** The server's `PGLITE_THREAD`; `undefined` leaves its default. */
+  pgliteThread?: boolean;
   cpuProfile: boolean;
   serverDir: string;
   outDir: string;
@@ -38,6 +40,7 @@ const usage = `npm run bench -- --mode stream [options]      (or: npx tsx bench/
   --ramp-profile P           realistic (default) or zero: the fake's latency profile during the ramp
   --caller-processes N       processes the simulated callers of a level are spread over (default 2)
   --database-url URL         run the server on a throwaway database of this PostgreSQL server instead of PGlite
+  --pglite-thread true|false the server's PGLITE_THREAD (default: its own, a thread where there are 2+ cores)
   --vad-threads N            the server's VAD_THREADS (default: its own, one fewer than the cores; 0 = on the event loop)
   --cpu-prof                 write the server's V8 CPU profile to <out>/profiles and summarize it
   --server-dir DIR           the callme checkout to run (default: this one)
@@ -62,6 +65,7 @@ export function parseStreamOptions(argv: string[]): StreamBenchOptions | undefin
       'database-url': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'vad-threads': { type: 'string' },
+      'pglite-thread': { type: 'string' },
       'server-dir': { type: 'string' },
       out: { type: 'string' },
       seed: { type: 'string' },
@@ -97,9 +101,15 @@ export function parseStreamOptions(argv: string[]): StreamBenchOptions | undefin
     callerProcesses: Math.max(1, Math.round(number('caller-processes', values['caller-processes'], 2))),
     databaseUrl: values['database-url'],
     cpuProfile: values['cpu-prof'],
+    pgliteThread: values['pglite-thread'] === undefined ? undefined : trueOrFalse(values['pglite-thread'], '--pglite-thread'),
     vadThreads: values['vad-threads'] === undefined ? undefined : Math.round(number('vad-threads', values['vad-threads'], 0)),
     serverDir: values['server-dir'] ?? process.cwd(),
     outDir: values.out ?? 'bench/results',
     seed: Math.round(number('seed', values.seed, 1)),
   };
+}
+
+function trueOrFalse(value: string, name: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new Error(`${name} must be true or false, got ${value}`);
+  return value === 'true';
 }

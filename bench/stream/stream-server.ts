@@ -28,6 +28,8 @@ export interface StartStreamServerOptions {
   databaseUrl?: string;
   /** `VAD_THREADS` for the server; its default when absent. */
   vadThreads?: number;
+  /** `PGLITE_THREAD` for the server; its default when absent. */
+  pgliteThread?: boolean;
   /** Folder for V8 CPU profiles (`--cpu-prof`), written when the server stops. */
   cpuProfileDir?: string;
 }
@@ -85,6 +87,7 @@ export async function startStreamServer(options: StartStreamServerOptions): Prom
       MAX_CALLS_PER_NUMBER_PER_HOUR: '100000',
       ...(database ? { DATABASE_URL: database.url } : {}),
       ...(options.vadThreads === undefined ? {} : { VAD_THREADS: String(options.vadThreads) }),
+      ...(options.pgliteThread === undefined ? {} : { PGLITE_THREAD: String(options.pgliteThread) }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
