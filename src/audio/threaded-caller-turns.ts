@@ -49,8 +49,8 @@ interface Stream {
 /**
  * Turn detection on worker threads: each thread loads the model once and
  * judges the audio of the calls given to it (the thread with the fewest
- * calls gets the next one). The event loop only forwards each 20 ms frame,
- * about 2 µs of its time, and hears back when a turn starts or ends. A
+ * calls gets the next one). The event loop only copies each 20 ms frame into
+ * memory it shares with the thread, and hears back when a turn starts or ends. A
  * thread that dies is restarted and its calls start afresh on it; one that
  * keeps dying is given up, and its calls are spread over the others.
  */
@@ -103,9 +103,8 @@ export class ThreadedCallerTurns implements CallerTurns {
   }
 
   private findHome(stream: Stream, from: TurnThread): TurnThread {
-    const live = this.threads.filter((thread) => !thread.given);
-    if (live.length === 0) return from;
     const thread = this.pick();
+    if (thread.given) return from;
     thread.open(stream);
     return thread;
   }
@@ -168,7 +167,7 @@ class TurnThread {
     if (!this.given && this.streams.has(id)) this.enqueue(id, kind, encoder.encode(JSON.stringify(timing)));
   }
 
-  /** A call's audio frame: copied into the ring; the thread is woken once per event-loop turn, however many frames came in it. */
+  /** A call's audio frame, copied into the ring; a sleeping thread is woken at the end of the event loop's turn. */
   hear(id: number, mulaw: Uint8Array): void {
     if (this.given || !this.streams.has(id)) return;
     if (this.overflow.length >= maxOverflow) {

@@ -61,7 +61,6 @@ export class MediaStreamHub {
     return this.active.size;
   }
 
-
   /** Loads the voice activity model (and starts its threads) ahead of the first call. */
   async prepare(): Promise<void> {
     await this.deps.turns.detector;

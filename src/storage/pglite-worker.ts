@@ -14,7 +14,13 @@ if (!port) throw new Error('pglite-worker runs as a worker thread');
 
 const { dataDir } = workerData as { dataDir: string | undefined };
 const answer = (message: FromDatabaseThread) => port.postMessage(message);
-const transactions = new Map<number, { tx: Queryable; end: (commit: boolean) => void }>();
+/** A transaction the event loop has begun: the queryable for its statements and how to end it. */
+interface OpenTransaction {
+  tx: Queryable;
+  end: (commit: boolean) => void;
+}
+/** Open transactions, with their outcome. */
+const transactions = new Map<number, OpenTransaction & { done: Promise<void> }>();
 
 const opening = openPgliteDatabase(dataDir);
 opening.then(
@@ -34,19 +40,13 @@ async function handle(message: ToDatabaseThread): Promise<void> {
     }
     case 'begin': {
       // The transaction's work is whatever the event loop sends until `end`.
-      let began!: () => void;
-      const started = new Promise<void>((resolve) => (began = resolve));
-      const done = db.transaction(
-        (tx) =>
-          new Promise<void>((resolve, reject) => {
-            transactions.set(message.transaction, { tx, end: (commit) => (commit ? resolve() : reject(new RollBack())) });
-            began();
-          }),
-      );
+      let began!: (open: OpenTransaction) => void;
+      const started = new Promise<OpenTransaction>((resolve) => (began = resolve));
+      const done = db.transaction((tx) => new Promise<void>((resolve, reject) => began({ tx, end: (commit) => (commit ? resolve() : reject(new RollBack())) })));
       // An error here is the answer to `end`, not to `begin`.
       done.catch(() => undefined);
-      await Promise.race([started, done]);
-      pendingEnds.set(message.transaction, done);
+      const open = await Promise.race([started, done.then(() => undefined)]);
+      if (open) transactions.set(message.transaction, { ...open, done });
       answer({ type: 'result', id: message.id, rows: [] });
       return;
     }
@@ -55,11 +55,9 @@ async function handle(message: ToDatabaseThread): Promise<void> {
       transactions.delete(message.transaction);
       open?.end(message.commit);
       try {
-        await pendingEnds.get(message.transaction);
+        await open?.done;
       } catch (error) {
         if (!(error instanceof RollBack)) throw error;
-      } finally {
-        pendingEnds.delete(message.transaction);
       }
       answer({ type: 'result', id: message.id, rows: [] });
       return;
@@ -76,7 +74,6 @@ async function handle(message: ToDatabaseThread): Promise<void> {
 }
 
 class RollBack extends Error {}
-const pendingEnds = new Map<number, Promise<void>>();
 
 port.on('message', (message: ToDatabaseThread) => {
   handle(message).catch((error: unknown) => answer({ type: 'error', id: message.id, error: describeError(error) }));

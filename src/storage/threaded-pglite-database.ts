@@ -35,13 +35,21 @@ export function describeError(error: unknown): ErrorDescription {
   return { name: error.name, message: error.message, fields };
 }
 
+const builtInErrors: Record<string, ErrorConstructor> = { RangeError, TypeError, SyntaxError };
+
 /** Rebuilds an error on this side, of the same built-in class where there is one, with the same fields. */
 function rebuildError(description: ErrorDescription): Error {
-  const classes: Record<string, ErrorConstructor> = { RangeError, TypeError, SyntaxError };
-  const error = new (classes[description.name] ?? Error)(description.message);
-  if (!(description.name in classes) && description.name !== 'Error') error.name = description.name;
+  const error = new (builtInErrors[description.name] ?? Error)(description.message);
+  if (!(description.name in builtInErrors) && description.name !== 'Error') error.name = description.name;
   Object.assign(error, description.fields);
   return error;
+}
+
+export interface ThreadedPgliteOptions {
+  /** Told when the thread died and a new one is opening the database. */
+  onRestart?: (error: Error) => void;
+  /** Where the worker's code is; the default is `pglite-worker`, beside this file. */
+  workerUrl?: URL;
 }
 
 /**
@@ -52,13 +60,6 @@ function rebuildError(description: ErrorDescription): Error {
  * webhook turn runs about thirty statements; on the event loop they were
  * the largest share of its CPU.
  */
-export interface ThreadedPgliteOptions {
-  /** Told when the thread died and a new one is opening the database. */
-  onRestart?: (error: Error) => void;
-  /** Where the worker's code is; the default is `pglite-worker`, beside this file. */
-  workerUrl?: URL;
-}
-
 export async function openThreadedPgliteDatabase(dataDir: string | undefined, options: ThreadedPgliteOptions = {}): Promise<Database> {
   const pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>();
   let nextId = 1;
