@@ -81,6 +81,20 @@ export function runAudioStoreContract(
       expect(sameBytes(await readAll(found!.body), bytes)).toBe(true);
     });
 
+    it('writes a new name in one go, with any content type', async () => {
+      const filename = newAudioName('wav');
+      const bytes = everyByte(20_000);
+      expect(await store.put(filename, bytes, 'audio/wav', { newName: true })).toEqual({ filename, contentType: 'audio/wav', sizeBytes: 20_000 });
+      const found = await store.get(filename);
+      expect(found?.info).toEqual({ filename, contentType: 'audio/wav', sizeBytes: 20_000 });
+      expect(sameBytes(await readAll(found!.body), bytes)).toBe(true);
+      const opus = newAudioName('opus');
+      await store.put(opus, everyByte(10), 'audio/ogg; codecs=opus', { newName: true });
+      const typed = await store.get(opus);
+      expect(typed?.info.contentType).toBe('audio/ogg; codecs=opus');
+      await readAll(typed!.body);
+    });
+
     it('keeps the content type it was given, not one guessed from the name', async () => {
       const filename = newAudioName('opus');
       await store.put(filename, everyByte(10), 'audio/ogg; codecs=opus');

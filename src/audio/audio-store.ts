@@ -12,9 +12,21 @@ export interface StoredAudio {
  * store: a name with a path separator, `..` or other characters outside the
  * safe set is rejected with `InvalidAudioNameError`, never resolved.
  */
+/** How a file is being written. */
+export interface PutOptions {
+  /**
+   * The caller has just made the name up (`newAudioName`) and hands it to no
+   * one before `put` resolves, so no reader can be looking and the store may
+   * write in place instead of through a temporary file. A write that fails
+   * leaves no file behind either way. Passing it for a name already in the
+   * store is a mistake, which a store may refuse.
+   */
+  newName?: boolean;
+}
+
 export interface AudioStore {
   /** Writes the whole file atomically (readers never see a partial file). */
-  put(filename: string, bytes: Uint8Array, contentType: string): Promise<StoredAudio>;
+  put(filename: string, bytes: Uint8Array, contentType: string, options?: PutOptions): Promise<StoredAudio>;
   /** Opens a file for reading; `undefined` when it does not exist. */
   get(filename: string): Promise<{ info: StoredAudio; body: NodeJS.ReadableStream } | undefined>;
   /** True when the file exists. */

@@ -54,6 +54,16 @@ describe('DiskAudioStore', () => {
     expect(await readdir(directory)).toEqual([]);
   });
 
+  it('writes a new name in place, and leaves a file under a name it was wrongly told is new', async () => {
+    const filename = newAudioName('wav');
+    await store.put(filename, Uint8Array.of(1, 2, 3), 'audio/wav', { newName: true });
+    expect(await readdir(directory)).toEqual([filename]);
+    await expect(store.put(filename, Uint8Array.of(9), 'audio/wav', { newName: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    const kept = await store.get(filename);
+    expect(kept?.info.sizeBytes).toBe(3);
+    kept?.body.resume();
+  });
+
   it('writes a type file only for a type the extension does not imply, and removes it when a file replaces it', async () => {
     const filename = newAudioName('wav');
     await store.put(filename, Uint8Array.of(1), 'audio/x-wav');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type AudioStore, InvalidAudioNameError, type StoredAudio, audioNamePattern } from './audio-store.js';
+import { type AudioStore, InvalidAudioNameError, type PutOptions, type StoredAudio, audioNamePattern } from './audio-store.js';
 
 /** `Content-Type` for each extension an audio name may have. */
 export const contentTypeForExtension = {
@@ -71,17 +71,30 @@ export class DiskAudioStore implements AudioStore {
     }
   }
 
-  async put(filename: string, bytes: Uint8Array, contentType: string): Promise<StoredAudio> {
+  async put(filename: string, bytes: Uint8Array, contentType: string, options: PutOptions = {}): Promise<StoredAudio> {
     const path = this.pathOf(filename);
     this.created ??= mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
       this.created = undefined;
       throw error;
     });
     await this.created;
+    const impliedType = contentType === contentTypeForExtension[extensionOf(filename)];
+    if (options.newName && impliedType) {
+      // Nobody knows the name yet, and nothing was ever stored under it: one
+      // write, not five file operations (type file, temporary, rename).
+      try {
+        await writeFile(path, bytes, { flag: 'wx' });
+      } catch (error) {
+        // A name already taken is the caller's mistake, and that file is not this write's to remove.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(path).catch(() => undefined);
+        throw error;
+      }
+      return { filename, contentType, sizeBytes: bytes.length };
+    }
     // Type first: a reader who can see the audio can also see its type. The
     // type its extension implies needs no file (the reader falls back to it),
     // only the removal of one an earlier file of this name may have left.
-    if (contentType === contentTypeForExtension[extensionOf(filename)]) await this.unlinkIfPresent(path + typeSuffix);
+    if (impliedType) await this.unlinkIfPresent(path + typeSuffix);
     else await this.writeAtomically(path + typeSuffix, contentType);
     await this.writeAtomically(path, bytes);
     return { filename, contentType, sizeBytes: bytes.length };

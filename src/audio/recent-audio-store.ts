@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { AudioStore, StoredAudio } from './audio-store.js';
+import type { AudioStore, PutOptions, StoredAudio } from './audio-store.js';
 
 export interface RecentAudioOptions {
   /** Most bytes held at once; the oldest files leave first. */
@@ -36,8 +36,8 @@ export class RecentAudioStore implements AudioStore {
     this.now = options.now ?? Date.now;
   }
 
-  async put(filename: string, bytes: Uint8Array, contentType: string): Promise<StoredAudio> {
-    const info = await this.store.put(filename, bytes, contentType);
+  async put(filename: string, bytes: Uint8Array, contentType: string, options?: PutOptions): Promise<StoredAudio> {
+    const info = await this.store.put(filename, bytes, contentType, options);
     this.forget(filename);
     if (bytes.length <= this.options.maxBytes) {
       this.recent.set(filename, { info, bytes, storedAt: this.now() });

@@ -84,8 +84,7 @@ export class SpeechRenderer {
     mulaw.push(converter.flush());
     const wav = encodeWav({ sampleRate: 8000, channels: 1, bitsPerSample: 8, format: 'mulaw', data: Buffer.concat(mulaw) });
     const filename = newAudioName('wav');
-    const stored = await this.deps.audioStore.put(filename, wav, 'audio/wav');
-    const row = await this.deps.repository.insertAudioFile({
+    const file = {
       audio_id: filename.slice(0, -4),
       filename,
       call_id: target.owner?.callId ?? null,
@@ -95,11 +94,30 @@ export class SpeechRenderer {
       voice: profile.voice,
       model: profile.ttsModel,
       format: 'wav',
-      content_type: stored.contentType,
-      size_bytes: stored.sizeBytes,
+      content_type: 'audio/wav',
+      size_bytes: wav.length,
       // The column holds whole milliseconds; any length not a multiple of 8 μ-law bytes is fractional.
       duration_ms: roundedOrNull(audioDurationMs(wav, 'wav')),
-    }, { replacing: target.replacing });
+    };
+    if (target.cacheKey === undefined) {
+      // A reply's own audio: nothing names it until the segment that plays it is
+      // stored, after both of these, so the file and its row are written at once.
+      const [stored, row] = await Promise.allSettled([
+        this.deps.audioStore.put(filename, wav, 'audio/wav', { newName: true }),
+        this.deps.repository.insertAudioFile(file),
+      ]);
+      if (stored.status === 'rejected') {
+        if (row.status === 'fulfilled') await this.deps.repository.markAudioDeleted([row.value.audio_id]).catch(() => undefined);
+        throw stored.reason;
+      }
+      if (row.status === 'rejected') {
+        await this.deps.audioStore.delete(filename).catch(() => undefined);
+        throw row.reason;
+      }
+      return { kind: 'audio', audioId: row.value.audio_id, filename };
+    }
+    await this.deps.audioStore.put(filename, wav, 'audio/wav', { newName: true });
+    const row = await this.deps.repository.insertAudioFile(file, { replacing: target.replacing });
     // Another instance stored this phrase first: its file is the one every URL names.
     if (row.filename !== filename) await this.deps.audioStore.delete(filename);
     return { kind: 'audio', audioId: row.audio_id, filename: row.filename };

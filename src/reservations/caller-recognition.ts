@@ -12,16 +12,59 @@ export interface KnownCaller {
   reservations: ReservationRow[];
 }
 
+/** How long one call may reuse what it learnt about its caller, when no reservation was written meanwhile. */
+export const rememberCallerMs = 30_000;
+const rememberedCalls = 2_000;
+
+interface Remembered {
+  at: number;
+  generation: number;
+  known: Promise<KnownCaller | undefined>;
+}
+
 /**
  * Recognises a caller by number: the name they gave before (for a personal
  * greeting) and their open reservations (for the model's prompt), so a
  * regular does not have to repeat who they are.
+ *
+ * Every turn's prompt needs it, and it costs two queries on the turn's path
+ * to the model, so a call keeps what it learnt: until this process writes a
+ * reservation (the call's own booking included), or for `rememberCallerMs`,
+ * which bounds how stale it gets when another instance or an operator's
+ * direct database edit changes it.
  */
 export class CallerRecognition {
-  constructor(private readonly repository: ReservationRepository) {}
+  private readonly remembered = new Map<string, Remembered>();
+
+  constructor(
+    private readonly repository: ReservationRepository,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   async recognise(profile: AssistantProfile, callerNumber: string | undefined, callId?: string): Promise<KnownCaller | undefined> {
     if (!callerNumber || !/\d{5,}/.test(callerNumber)) return undefined;
+    if (callId === undefined) return this.lookUp(profile, callerNumber);
+    const key = JSON.stringify([callId, profile.id, callerNumber]);
+    const now = this.now();
+    const generation = this.repository.writeGeneration;
+    const entry = this.remembered.get(key);
+    if (entry && entry.generation === generation && now - entry.at < rememberCallerMs) return entry.known;
+    this.remembered.delete(key);
+    if (this.remembered.size >= rememberedCalls) {
+      for (const [oldKey, old] of this.remembered) if (now - old.at >= rememberCallerMs || old.generation !== generation) this.remembered.delete(oldKey);
+      if (this.remembered.size >= rememberedCalls) this.remembered.delete(this.remembered.keys().next().value!);
+    }
+    const known = this.lookUp(profile, callerNumber, callId);
+    const remembered: Remembered = { at: now, generation, known };
+    this.remembered.set(key, remembered);
+    // A failed lookup is not remembered: the next turn asks again.
+    known.catch(() => {
+      if (this.remembered.get(key) === remembered) this.remembered.delete(key);
+    });
+    return known;
+  }
+
+  private async lookUp(profile: AssistantProfile, callerNumber: string, callId?: string): Promise<KnownCaller | undefined> {
     const [name, reservations] = await Promise.all([
       this.repository.knownName(callerNumber, callId),
       profile.reservations

@@ -56,20 +56,36 @@ const columns = `reservation_id::int AS reservation_id, profile_id, call_id, nam
 
 /** Every query about reservations (the `reservations` table); SQL lives here and nowhere else. */
 export class ReservationRepository {
+  private writes = 0;
+
   constructor(private readonly db: Database) {}
+
+  /**
+   * Counts the reservation writes this process has made, so what was read
+   * before one can tell it may be out of date. A write in a transaction
+   * counts when its statement runs and again when the transaction ends, so a
+   * read made between the two is not trusted either.
+   */
+  get writeGeneration(): number {
+    return this.writes;
+  }
 
   /**
    * Runs `work` in a transaction holding a lock on one profile's day, so two
    * bookings for the same day are checked against capacity one after the other.
    */
   withDayLocked<T>(profileId: string, dates: string[], work: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      // Sorted, so two transactions locking the same two days never wait on each other in opposite orders.
-      for (const date of [...new Set(dates)].sort()) {
-        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`reservations:${profileId}:${date}`]);
-      }
-      return work(tx);
-    });
+    return this.db
+      .transaction(async (tx) => {
+        // Sorted, so two transactions locking the same two days never wait on each other in opposite orders.
+        for (const date of [...new Set(dates)].sort()) {
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`reservations:${profileId}:${date}`]);
+        }
+        return work(tx);
+      })
+      .finally(() => {
+        this.writes += 1;
+      });
   }
 
   async create(reservation: NewReservation, tx: Queryable = this.db): Promise<ReservationRow> {
@@ -80,6 +96,7 @@ export class ReservationRepository {
       [reservation.profileId, reservation.callId ?? null, reservation.name, reservation.phone ?? null, reservation.date, reservation.time,
         reservation.partySize, reservation.notes ?? null, reservation.source],
     );
+    this.writes += 1;
     return rows[0];
   }
 
@@ -153,6 +170,7 @@ export class ReservationRepository {
       `UPDATE reservations SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE reservation_id = $1 RETURNING ${columns}`,
       [reservationId, ...entries.map((key) => changes[key])],
     );
+    this.writes += 1;
     return rows[0];
   }
 
