@@ -169,6 +169,38 @@ describe('createResampler', () => {
     }
   });
 
+  it.each([[24000, 8000], [16000, 8000]])('%i → %i in JavaScript, chunk by chunk, equals the whole too', (fromRate, toRate) => {
+    const random = pseudoRandom(fromRate);
+    const input = new Int16Array(fromRate / 4).map(() => Math.round((random() * 2 - 1) * 20000));
+    const oneGo = createResampler(fromRate, toRate, { simd: false });
+    const whole = concat([oneGo.push(input), oneGo.flush()]);
+    const resampler = createResampler(fromRate, toRate, { simd: false });
+    const parts: Int16Array[] = [];
+    for (let offset = 0; offset < input.length; offset += 333) parts.push(resampler.push(input.subarray(offset, offset + 333)));
+    parts.push(resampler.flush());
+    expect(concat(parts)).toEqual(whole);
+  });
+
+  it.each([[24000, 8000], [16000, 8000]])('%i → %i in WebAssembly agrees with JavaScript to within one step', (fromRate, toRate) => {
+    const random = pseudoRandom(fromRate + 1);
+    // Full-scale noise and a loud tone: the sums the float kernel rounds most.
+    const input = new Int16Array(fromRate).map((_, i) => (i < fromRate / 2 ? Math.round((random() * 2 - 1) * 32767) : Math.round(30000 * Math.sin(i / 7))));
+    const run = (simd: boolean) => {
+      const resampler = createResampler(fromRate, toRate, { simd });
+      return concat([resampler.push(input.subarray(0, 4001)), resampler.push(input.subarray(4001)), resampler.flush()]);
+    };
+    const kernel = run(true);
+    const javascript = run(false);
+    expect(kernel.length).toBe(javascript.length);
+    let differing = 0;
+    for (let i = 0; i < kernel.length; i++) {
+      expect(Math.abs(kernel[i] - javascript[i])).toBeLessThanOrEqual(1);
+      if (kernel[i] !== javascript[i]) differing++;
+    }
+    // Rounding the other way is rare: a sum within a few thousandths of a half.
+    expect(differing / kernel.length).toBeLessThan(0.01);
+  });
+
   it('emits output as input arrives, trailing by only a few milliseconds', () => {
     const resampler = createResampler(24000, 8000);
     const out = resampler.push(new Int16Array(2400));

@@ -1,3 +1,5 @@
+import { createDecimatingFir, type DecimatingFir } from './fir-kernel.js';
+
 // Rational-ratio resampling with a polyphase windowed-sinc FIR. Speech
 // providers answer at 24 kHz (OpenAI "pcm") or 16 kHz while the phone side is
 // 8 kHz: dropping samples without a low-pass first folds everything between
@@ -109,13 +111,19 @@ function assertRate(rate: number, name: string): void {
  * chunk (any chunk sizes) and then calling `flush` yields exactly the samples
  * `resamplePcm16` gives for the whole stream; output trails input by half the
  * filter length (about 4 ms).
+ *
+ * Decimating by a whole factor (24 or 16 kHz to 8 kHz, every reply's speech)
+ * runs in WebAssembly where the runtime has SIMD (`fir-kernel.ts`);
+ * `{ simd: false }` keeps it in JavaScript, for comparison.
  */
-export function createResampler(fromRate: number, toRate: number): Resampler {
+export function createResampler(fromRate: number, toRate: number, options: { simd?: boolean } = {}): Resampler {
   assertRate(fromRate, 'fromRate');
   assertRate(toRate, 'toRate');
   if (fromRate === toRate) return { push: (chunk) => chunk.slice(), flush: () => new Int16Array(0) };
 
   const { up, down, taps, delay, phases } = designPolyphase(fromRate, toRate);
+  const fir = up === 1 && options.simd !== false ? createDecimatingFir(phases[0], down) : undefined;
+  if (fir) return createDecimator(fir, down, taps, delay);
   // Decimating by a whole factor (24 or 16 kHz to 8 kHz) uses the one phase,
   // which is the whole symmetric filter: adding the two samples that share a
   // coefficient first halves the multiplications (1.4× faster end to end).
@@ -183,6 +191,54 @@ export function createResampler(fromRate: number, toRate: number): Resampler {
       const out = produce(Math.ceil((received * up) / down));
       buffer = new Int16Array(0);
       base = 0;
+      received = 0;
+      nextOutput = 0;
+      return out;
+    },
+  };
+}
+
+/**
+ * The streaming state around a whole-factor decimating filter: the input
+ * still needed, with the silence before the stream's start as real zeros (so
+ * every output is the whole filter over a full window, and chunking cannot
+ * change a sum), and the silence after its end added by `flush`.
+ */
+function createDecimator(fir: DecimatingFir, factor: number, taps: number, delay: number): Resampler {
+  // `pending[0]` is input sample `start`; negative indices are the silence before the stream.
+  let pending = new Int16Array(delay);
+  let start = -delay;
+  let received = 0;
+  let nextOutput = 0;
+
+  // Output n is the filter over input samples n * factor − delay … n * factor + delay.
+  function produce(end: number, window: Int16Array): Int16Array {
+    if (end <= nextOutput) return new Int16Array(0);
+    const out = fir.run(window.subarray(nextOutput * factor - delay - start), end - nextOutput);
+    nextOutput = end;
+    return out;
+  }
+
+  return {
+    push(chunk) {
+      const joined = new Int16Array(pending.length + chunk.length);
+      joined.set(pending);
+      joined.set(chunk, pending.length);
+      received += chunk.length;
+      // Outputs whose newest input sample has arrived.
+      const out = produce(Math.ceil((received - delay) / factor), joined);
+      const keepFrom = nextOutput * factor - delay;
+      pending = joined.subarray(keepFrom - start);
+      start = keepFrom;
+      return out;
+    },
+    flush() {
+      const end = Math.ceil(received / factor);
+      const window = new Int16Array(Math.max(pending.length, (end - 1) * factor - delay + taps - start));
+      window.set(pending);
+      const out = produce(end, window);
+      pending = new Int16Array(delay);
+      start = -delay;
       received = 0;
       nextOutput = 0;
       return out;
