@@ -95,6 +95,7 @@ const environmentSchema = z.object({
     emptyToUndefined,
     z.union([z.literal('auto'), z.coerce.number({ message: "expected 'auto' or a whole number" }).int('expected a whole number').min(0).max(32)]).default('auto'),
   ),
+  HEAP_GROWTH_PERCENT: integer(300, 0, 1000),
   MAX_CALLS_PER_NUMBER_PER_HOUR: integer(20, 1, 100000),
   RATE_LIMIT_PER_MINUTE: integer(120, 0, 1000000),
   TTS_RATE_LIMIT_PER_MINUTE: integer(60, 0, 1000000),
@@ -181,6 +182,12 @@ export interface Config {
    * the cores, at most 4: the event loop keeps a core for pacing frames.
    */
   voiceActivityThreads: number;
+  /**
+   * `HEAP_GROWTH_PERCENT`: how far the JavaScript heap may grow past what
+   * the last full garbage collection kept before the next one starts (V8's
+   * `--heap-growing-percent`); 0 leaves V8's own choice. See `main.ts`.
+   */
+  heapGrowthPercent: number;
   audioRetention: AudioRetention;
   logLevel: string;
   /** The dashboard and its JSON API (`/dashboard`, `/api`). */
@@ -231,6 +238,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = readEnvironment()): 
     audioDir: env.AUDIO_DIR ?? path.join(env.DATA_DIR, 'audio'),
     databaseUrl: env.DATABASE_URL,
     pgliteThread: env.PGLITE_THREAD,
+    heapGrowthPercent: env.HEAP_GROWTH_PERCENT,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,
