@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   // above what survives: under 50 calls it ran a full collection every
   // 0.6-1 s, each pausing the event loop 5-16 ms at once and in steps of up
   // to 13 ms, which landed in the slowest replies. Letting the heap grow
-  // further first makes those collections rare, for tens of MB of memory.
+  // further first makes those collections rare. The flag is the process's,
+  // so every thread's heap grows further too: it costs memory (the README's
+  // HEAP_GROWTH_PERCENT row has the figures), and 0 keeps V8's own margin.
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 
   const app = await createApp(config).catch((error: unknown) => {
