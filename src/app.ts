@@ -29,7 +29,7 @@ import { CallEngine } from './conversation/call-engine.js';
 import { CallStatusRecorder } from './conversation/call-status-recorder.js';
 import { SpeechRenderer } from './conversation/speech-renderer.js';
 import { TurnProgress } from './conversation/turn-progress.js';
-import { createOpenAIClient } from './providers/openai-client.js';
+import { createOpenAIClient, createProviderAgent } from './providers/openai-client.js';
 import { OpenAIChatModel } from './providers/openai-chat-model.js';
 import { OpenAISpeechModel } from './providers/openai-speech-model.js';
 import { OpenAITranscriptionModel } from './providers/openai-transcription-model.js';
@@ -72,8 +72,10 @@ export async function createApp(config: Config, options: { logger?: Logger; data
   const repository = new ResilientCallRepository(database, { logger });
   const audioStore = openAudioStore(config.audioStore, config.audioDir);
 
+  const providerAgent = config.openai.apiKey ? createProviderAgent() : undefined;
   const openai = config.openai.apiKey
     ? createOpenAIClient({
+        dispatcher: providerAgent,
         apiKey: config.openai.apiKey,
         baseURL: config.openai.baseUrl ?? 'https://api.openai.com/v1',
         timeoutMs: config.openai.timeoutMs,
@@ -211,6 +213,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
         await repository.flushWrites(shutdownWriteWaitMs);
         await turns?.close();
         await database.close();
+        await providerAgent?.destroy();
       })()),
   };
 }

@@ -1,10 +1,14 @@
 import { getEventListeners } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { OpenAI } from 'openai';
+import type { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { OpenAIChatModel } from './openai-chat-model.js';
 import { OpenAISpeechModel } from './openai-speech-model.js';
+import { createOpenAIClient, createProviderAgent } from './openai-client.js';
 
 // A garbage collection on demand, to see what a finished request leaves behind.
 setFlagsFromString('--expose-gc');
@@ -91,5 +95,52 @@ describe('RequestGuard', () => {
     await expect((async () => {
       for await (const _chunk of audio);
     })()).rejects.toThrow();
+  });
+});
+
+describe('provider connections', () => {
+  /** A provider that answers /v1/models, sends no keep-alive hint, and counts the connections it accepted. */
+  async function provider(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+    let connections = 0;
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ object: 'list', data: [] }));
+    });
+    // 0: the server itself never closes an idle connection, and so names no timeout to the client.
+    server.keepAliveTimeout = 0;
+    server.on('connection', () => (connections += 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/v1`,
+      connections: () => connections,
+      close: () => new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    };
+  }
+
+  const client = (baseURL: string, dispatcher?: Agent) =>
+    createOpenAIClient({ apiKey: 'test', baseURL, timeoutMs: 5_000, maxRetries: 0, dispatcher });
+
+  it('reuses a connection left idle longer than a caller thinks between turns', { timeout: 20_000 }, async () => {
+    const withPool = await provider();
+    const withoutPool = await provider();
+    const agent = createProviderAgent();
+    try {
+      const pooled = client(withPool.url, agent);
+      const plain = client(withoutPool.url);
+      await Promise.all([pooled.models.list(), plain.models.list()]);
+      // Past the 4 s Node's own fetch keeps an idle connection.
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
+      await Promise.all([pooled.models.list(), plain.models.list()]);
+      expect(withPool.connections()).toBe(1);
+      expect(withoutPool.connections()).toBe(2);
+    } finally {
+      await agent.destroy();
+      await withPool.close();
+      await withoutPool.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { OpenAI, type ClientOptions } from 'openai';
+import { Agent, type Dispatcher } from 'undici';
 import { ProviderError, toAbortError, toProviderError } from './provider-error.js';
 
 export interface OpenAIClientOptions {
@@ -11,6 +12,25 @@ export interface OpenAIClientOptions {
   maxRetries: number;
   logger?: ClientOptions['logger'];
   logLevel?: ClientOptions['logLevel'];
+  /** The connection pool requests go through (`createProviderAgent`); Node's shared one when unset. */
+  dispatcher?: Dispatcher;
+}
+
+/** How long a connection to the provider may sit idle and still be reused, when the provider does not say. */
+export const providerKeepAliveMs = 60_000;
+
+/**
+ * The connection pool for provider requests. Node's `fetch` closes a
+ * connection after 4 s without a request unless the server says otherwise,
+ * and a caller thinks for longer than that between turns: on a quiet line
+ * every turn's first request would open a new connection (TCP and TLS: one or
+ * two round trips more, before the model is even asked). This one keeps them
+ * for `providerKeepAliveMs`; a provider that sends `Keep-Alive: timeout=…`
+ * still decides, and one that closes a connection first just gets a new one.
+ * Close it at shutdown.
+ */
+export function createProviderAgent(): Agent {
+  return new Agent({ keepAliveTimeout: providerKeepAliveMs, keepAliveMaxTimeout: 10 * providerKeepAliveMs });
 }
 
 /**
@@ -30,6 +50,8 @@ export function createOpenAIClient(options: OpenAIClientOptions): OpenAI {
     webhookSecret: null,
     logger: options.logger,
     logLevel: options.logLevel ?? 'warn',
+    // Node's fetch takes an undici dispatcher; the DOM RequestInit type does not name it.
+    ...(options.dispatcher ? { fetchOptions: { dispatcher: options.dispatcher } as ClientOptions['fetchOptions'] } : {}),
   });
 }
 
