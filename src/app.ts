@@ -221,18 +221,21 @@ export async function createApp(config: Config, options: { logger?: Logger; data
 /**
  * Synthesizes every profile's fixed phrases ahead of the first call, so a
  * greeting never waits on the provider. Failures are only logged: the phrase
- * is synthesized on first use instead.
+ * is synthesized on first use instead. `signal` stops it (at shutdown): no
+ * new phrase is started, the ones in flight are abandoned, and once it
+ * resolves nothing of it writes to storage any more.
  */
-export async function prewarmPhrases(services: Services): Promise<{ ready: number; failed: number }> {
+export async function prewarmPhrases(services: Services, signal?: AbortSignal): Promise<{ ready: number; failed: number }> {
   let ready = 0;
   let failed = 0;
   const jobs = services.profiles.all.flatMap((profile) =>
     [profile.greeting, ...(profile.recording.enabled ? [profile.recording.disclosure] : []), ...(profile.transfer ? [profile.transfer.handoffLine, profile.transfer.unavailableLine, profile.transfer.messageTakenLine] : []), ...Object.entries(profile.phrases).filter(([name]) => name !== 'confirm').map(([, text]) => text)].map(
       (text) => async () => {
         try {
-          await services.renderer.renderPhrase(text, profile);
+          await services.renderer.renderPhrase(text, profile, signal);
           ready += 1;
         } catch (error) {
+          if (signal?.aborted) return;
           failed += 1;
           services.logger.warn({ err: error, profile: profile.id }, 'could not prepare a phrase; it will be synthesized on first use');
         }
@@ -241,7 +244,7 @@ export async function prewarmPhrases(services: Services): Promise<{ ready: numbe
   );
   // A few at a time: the provider's rate limits are shared with live calls.
   const workers = Array.from({ length: 3 }, async () => {
-    for (let job = jobs.shift(); job; job = jobs.shift()) await job();
+    for (let job = jobs.shift(); job && !signal?.aborted; job = jobs.shift()) await job();
   });
   await Promise.all(workers);
   return { ready, failed };

@@ -51,11 +51,12 @@ async function main(): Promise<void> {
   }
   console.log(startupMessage(config, app.services.database.kind, app.services.profiles.defaultProfile.id));
 
-  if (app.services.speechModel) {
-    void prewarmPhrases(app.services).then(({ ready, failed }) =>
-      app.services.logger.info({ ready, failed }, 'fixed phrases ready'),
-    );
-  }
+  const prewarm = new AbortController();
+  const prewarmed = app.services.speechModel
+    ? prewarmPhrases(app.services, prewarm.signal).then(({ ready, failed }) => {
+        if (!prewarm.signal.aborted) app.services.logger.info({ ready, failed }, 'fixed phrases ready');
+      })
+    : Promise.resolve();
 
   const streams = app.services.streams;
   if (streams && app.services.profiles.all.some((profile) => profile.mode === 'stream')) {
@@ -70,7 +71,9 @@ async function main(): Promise<void> {
     app.services.logger.info({ signal }, 'shutting down: finishing turns in flight');
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
-    app.close().then(
+    // Phrases still being prepared stop first, so none is written after the database closes.
+    prewarm.abort();
+    prewarmed.then(() => app.close()).then(
       () => process.exit(0),
       (error) => {
         app.services.logger.error({ err: error }, 'shutdown failed');
