@@ -21,7 +21,12 @@ export interface AssistantTurnInput {
   callerNumber?: string;
   /** Aborted when the caller hangs up or the turn's deadline passes. */
   abortSignal: AbortSignal;
+  /** What `prepare` returned for this turn, when the engine called it. */
+  prepared?: Promise<string>;
 }
+
+/** A turn's input before its history is loaded. */
+export type TurnPreparation = Omit<AssistantTurnInput, 'history' | 'prepared'>;
 
 /** What an assistant produces during a turn, in order. */
 export type AssistantEvent =
@@ -39,6 +44,12 @@ export type AssistantEvent =
  */
 export interface Assistant {
   readonly mode: 'llm' | 'scripted';
+  /**
+   * Starts the lookups a reply needs that do not depend on the history (the
+   * model's prompt additions: a knowledge search, what is known about the
+   * caller), so they run while the engine loads the history. Never rejects.
+   */
+  prepare?(input: TurnPreparation): Promise<string>;
   respond(input: AssistantTurnInput): AsyncIterable<AssistantEvent>;
 }
 

@@ -1,5 +1,5 @@
 import type { ChatMessage, ChatModel, ToolCall } from '../providers/chat-model.js';
-import { describeDetails, missingDetails, type Assistant, type AssistantEvent, type AssistantTurnInput } from './assistant.js';
+import { describeDetails, missingDetails, type Assistant, type AssistantEvent, type AssistantTurnInput, type TurnPreparation } from './assistant.js';
 import type { CallAction } from './call-tool.js';
 import type { AssistantProfile } from './profile.js';
 import type { ToolBox } from './tool-box.js';
@@ -23,6 +23,19 @@ export class LlmAssistant implements Assistant {
 
   constructor(private readonly options: LlmAssistantOptions) {}
 
+  /** The toolkits' additions to this turn's system prompt. */
+  prepare(input: TurnPreparation): Promise<string> {
+    return this.options.tools.instructions({
+      profile: input.profile,
+      callId: input.callId,
+      callerNumber: input.callerNumber,
+      language: input.language,
+      details: { ...input.details },
+      abortSignal: input.abortSignal,
+      callerText: input.callerText,
+    });
+  }
+
   async *respond(input: AssistantTurnInput): AsyncIterable<AssistantEvent> {
     const { profile } = input;
     const { tools } = this.options;
@@ -35,7 +48,7 @@ export class LlmAssistant implements Assistant {
       details,
       abortSignal: input.abortSignal,
     });
-    const extra = await tools.instructions({ ...context(), callerText: input.callerText });
+    const extra = await (input.prepared ?? this.prepare(input));
     const messages: ChatMessage[] = [
       { role: 'system', content: systemPrompt(profile, details, input.callerNumber, (this.options.now ?? (() => new Date()))(), extra) },
       ...input.history.map((line): ChatMessage =>

@@ -3,6 +3,7 @@ import { runInNewContext } from 'node:vm';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Assistant, AssistantTurnInput, TurnPreparation } from '../assistant/assistant.js';
 import { loadProfiles } from '../assistant/profile.js';
 import { ScriptedAssistant } from '../assistant/scripted-assistant.js';
 import { CallRepository } from '../storage/call-repository.js';
@@ -26,9 +27,10 @@ afterAll(async () => {
   await database.cleanup();
 });
 
-async function engine(): Promise<CallEngine> {
+async function engine(options: { repository?: CallRepository; llmAssistant?: Assistant } = {}): Promise<CallEngine> {
   return new CallEngine({
-    repository: new CallRepository(database.db),
+    repository: options.repository ?? new CallRepository(database.db),
+    llmAssistant: options.llmAssistant,
     profiles: await loadProfiles(path.resolve('profiles'), 'restaurant'),
     scriptedAssistant: new ScriptedAssistant(),
     // The outputs below speak nothing themselves.
@@ -71,5 +73,43 @@ describe('CallEngine', () => {
       collectGarbage();
     }
     expect(signals.filter((signal) => signal.deref() !== undefined)).toHaveLength(0);
+  });
+
+  it("looks up the model's prompt additions while it loads the history, and hands them to the reply", async () => {
+    const events: string[] = [];
+    let prepared: AssistantTurnInput['prepared'];
+    const llmAssistant: Assistant = {
+      mode: 'llm',
+      prepare: async (input: TurnPreparation) => {
+        events.push(`prepare started: ${input.callerText}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        events.push('prepare done');
+        return 'Knowledge: we open at noon.';
+      },
+      async *respond(input) {
+        prepared = input.prepared;
+        events.push(`respond with ${await input.prepared}`);
+        yield { type: 'reply-delta', text: 'We open at noon.' };
+      },
+    };
+    class ObservedRepository extends CallRepository {
+      override async listTurns(callId: string) {
+        events.push('history query started');
+        const turns = await super.listTurns(callId);
+        events.push('history loaded');
+        return turns;
+      }
+    }
+    const calls = await engine({ repository: new ObservedRepository(database.db), llmAssistant });
+    const info = { callSid: 'CA'.padEnd(34, '7'), from: '+15550000001', to: '+15550000002' };
+    await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    events.splice(0);
+    const { turn } = await calls.runTurn(info, 1, { kind: 'speech', text: 'When do you open?', confidence: 0.9 }, (context) => listeningOutput(context.abortSignal));
+    expect(turn.assistant_text).toBe('We open at noon.');
+    expect(prepared).toBeInstanceOf(Promise);
+    // Both lookups were under way before either finished; the reply waited for both.
+    expect(events.indexOf('prepare started: When do you open?')).toBe(0);
+    expect(events.indexOf('history query started')).toBeLessThan(events.indexOf('prepare done'));
+    expect(events.at(-1)).toBe('respond with Knowledge: we open at noon.');
   });
 });

@@ -363,6 +363,17 @@ export class CallEngine {
           writer.say(turn.kind === 'silence' ? profile.phrases.repeat : profile.phrases.unclear);
         }
       } else {
+        const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
+        // The model's prompt additions (a knowledge search, what is known about the caller) are looked up alongside the history.
+        const prepared = this.assistantFor(call)?.prepare?.({
+          profile,
+          callId: call.call_id,
+          language: call.language,
+          callerText,
+          details: call.details,
+          callerNumber: call.from_number ?? undefined,
+          abortSignal: work,
+        });
         const history = await this.history(call.call_id, turn.seq);
         const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
         if (callerTurns > profile.maxTurns) {
@@ -370,8 +381,7 @@ export class CallEngine {
           action = 'hangup';
           await this.noteLimitReached(call.call_id);
         } else {
-          const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
-          action = await this.converse(call, turn, profile, history, callerText, writer, work, usage, toolCalls, errors, interrupt);
+          action = await this.converse(call, turn, profile, history, callerText, writer, work, usage, toolCalls, errors, interrupt, prepared);
           // The last turn allowed is answered, then closed politely (VoiceHunte's MAX_TURNS).
           if (action === 'listen' && isLastTurn(profile, callerTurns) && !interrupt?.aborted) {
             writer.say(profile.phrases.limitReached);
@@ -454,10 +464,11 @@ export class CallEngine {
     toolCalls: unknown[],
     errors: Array<{ code: string; message: string }>,
     interrupt?: AbortSignal,
+    prepared?: Promise<string>,
   ): Promise<TurnAction> {
     const { repository, logger, settings } = this.deps;
     let details = call.details;
-    const llm = call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
+    const llm = this.assistantFor(call);
     const attempt = async (assistant: Assistant): Promise<TurnAction> => {
       let ending = false;
       let transfer: { to: string; summary: string } | undefined;
@@ -470,6 +481,8 @@ export class CallEngine {
         details,
         callerNumber: call.from_number ?? undefined,
         abortSignal,
+        // Only the assistant that prepared it takes it (not the scripted one after the model failed).
+        prepared: assistant === llm ? prepared : undefined,
       })) {
         switch (event.type) {
           case 'model-first-token':
@@ -542,6 +555,11 @@ export class CallEngine {
       writer.say(profile.phrases.apology);
       return 'listen';
     }
+  }
+
+  /** The model assistant, for a call still in `llm` mode. */
+  private assistantFor(call: CallRow): Assistant | undefined {
+    return call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
   }
 
   /** A call ended by its turn or length limit says so, unless it already has an outcome (details collected, say). */
