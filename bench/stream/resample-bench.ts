@@ -17,7 +17,8 @@ import * as current from '../../src/audio/resample.js';
  *   npx tsx bench/stream/resample-bench.ts [--seconds 60] [--rounds 7] [--against HEAD]
  *
  * `--against REV` also runs `src/audio/resample.ts` as it is at that git
- * revision (the file imports nothing, so it is loaded from a copy), for a
+ * revision (loaded from a copy, with the WebAssembly kernel files it imports
+ * where that revision has them), for a
  * before/after on the same machine in the same run.
  */
 
@@ -77,10 +78,14 @@ function option(name: string, fallback: number): number {
 }
 
 async function revision(rev: string): Promise<ResampleModule> {
-  const source = execFileSync('git', ['show', `${rev}:src/audio/resample.ts`], { encoding: 'utf8' });
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'callme-resample-')), 'resample.ts');
-  writeFileSync(file, source);
-  return (await import(pathToFileURL(file).href)) as ResampleModule;
+  const directory = mkdtempSync(path.join(tmpdir(), 'callme-resample-'));
+  const show = (name: string) => execFileSync('git', ['show', `${rev}:src/audio/${name}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const source = show('resample.ts');
+  writeFileSync(path.join(directory, 'resample.ts'), source);
+  for (const name of ['fir-kernel.ts', 'fir-kernel-module.ts']) {
+    if (source.includes("'./fir-kernel.js'")) writeFileSync(path.join(directory, name), show(name));
+  }
+  return (await import(pathToFileURL(path.join(directory, 'resample.ts')).href)) as ResampleModule;
 }
 
 /** Median round in ms per audio second, and the output's hash. */

@@ -29,6 +29,18 @@ export const unsafeAudioNames: readonly string[] = [
   `${'a'.repeat(5000)}.wav`,
 ];
 
+/** A store whose every write fails with `message`, as a full disk's would; it holds nothing. */
+export function refusingAudioStore(message: string): AudioStore {
+  return {
+    put: async () => {
+      throw new Error(message);
+    },
+    get: async () => undefined,
+    has: async () => false,
+    delete: async () => {},
+  };
+}
+
 async function readAll(body: NodeJS.ReadableStream): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AudioStore } from './audio-store.js';
-import { runAudioStoreContract } from './audio-store.contract.js';
+import { refusingAudioStore, runAudioStoreContract } from './audio-store.contract.js';
 import { DiskAudioStore, newAudioName } from './disk-audio-store.js';
 import { RecentAudioStore } from './recent-audio-store.js';
 
@@ -97,15 +97,7 @@ describe('RecentAudioStore', () => {
   });
 
   it('keeps nothing in memory when the store behind refuses the write', async () => {
-    const failing: AudioStore = {
-      put: async () => {
-        throw new Error('disk full');
-      },
-      get: async () => undefined,
-      has: async () => false,
-      delete: async () => {},
-    };
-    const store = new RecentAudioStore(failing, { maxBytes: 1024, keepMs: 60_000 });
+    const store = new RecentAudioStore(refusingAudioStore('disk full'), { maxBytes: 1024, keepMs: 60_000 });
     const name = newAudioName('wav');
     await expect(store.put(name, Buffer.from('lost'), 'audio/wav')).rejects.toThrow('disk full');
     expect(await store.get(name)).toBeUndefined();

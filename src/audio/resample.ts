@@ -54,6 +54,24 @@ function besselI0(x: number): number {
   return sum;
 }
 
+/** Filters designed so far, by rate pair: every reply piece opens a resampler, and a design never changes. */
+const designs = new Map<string, Polyphase>();
+
+function polyphaseFor(fromRate: number, toRate: number): Polyphase {
+  const key = `${fromRate}:${toRate}`;
+  let design = designs.get(key);
+  if (!design) designs.set(key, (design = designPolyphase(fromRate, toRate)));
+  return design;
+}
+
+/** Joins what a resampler still holds with the next chunk. */
+function joined(held: Int16Array, chunk: Int16Array): Int16Array<ArrayBuffer> {
+  const out = new Int16Array(held.length + chunk.length);
+  out.set(held);
+  out.set(chunk, held.length);
+  return out;
+}
+
 function designPolyphase(fromRate: number, toRate: number): Polyphase {
   const divisor = greatestCommonDivisor(fromRate, toRate);
   const up = toRate / divisor;
@@ -121,7 +139,7 @@ export function createResampler(fromRate: number, toRate: number, options: { sim
   assertRate(toRate, 'toRate');
   if (fromRate === toRate) return { push: (chunk) => chunk.slice(), flush: () => new Int16Array(0) };
 
-  const { up, down, taps, delay, phases } = designPolyphase(fromRate, toRate);
+  const { up, down, taps, delay, phases } = polyphaseFor(fromRate, toRate);
   const fir = up === 1 && options.simd !== false ? createDecimatingFir(phases[0], down) : undefined;
   if (fir) return createDecimator(fir, down, taps, delay);
   // Decimating by a whole factor (24 or 16 kHz to 8 kHz) uses the one phase,
@@ -179,10 +197,7 @@ export function createResampler(fromRate: number, toRate: number, options: { sim
 
   return {
     push(chunk) {
-      const joined = new Int16Array(buffer.length + chunk.length);
-      joined.set(buffer);
-      joined.set(chunk, buffer.length);
-      buffer = joined;
+      buffer = joined(buffer, chunk);
       received += chunk.length;
       // Outputs whose newest input sample has arrived.
       return produce(Math.ceil((received * up - delay) / down));
@@ -221,14 +236,12 @@ function createDecimator(fir: DecimatingFir, factor: number, taps: number, delay
 
   return {
     push(chunk) {
-      const joined = new Int16Array(pending.length + chunk.length);
-      joined.set(pending);
-      joined.set(chunk, pending.length);
+      const window = joined(pending, chunk);
       received += chunk.length;
       // Outputs whose newest input sample has arrived.
-      const out = produce(Math.ceil((received - delay) / factor), joined);
+      const out = produce(Math.ceil((received - delay) / factor), window);
       const keepFrom = nextOutput * factor - delay;
-      pending = joined.subarray(keepFrom - start);
+      pending = window.subarray(keepFrom - start);
       start = keepFrom;
       return out;
     },

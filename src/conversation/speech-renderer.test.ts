@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { AudioStore } from '../audio/audio-store.js';
+import { refusingAudioStore } from '../audio/audio-store.contract.js';
 import { DiskAudioStore } from '../audio/disk-audio-store.js';
 import { loadProfiles, type AssistantProfile } from '../assistant/profile.js';
 import type { SpeechModel } from '../providers/speech-model.js';
@@ -62,16 +62,8 @@ describe('SpeechRenderer, a reply piece', () => {
   });
 
   it('marks the row deleted when the file could not be written', async () => {
-    const failing: AudioStore = {
-      put: async () => {
-        throw new Error('disk full');
-      },
-      get: async () => undefined,
-      has: async () => false,
-      delete: async () => undefined,
-    };
     const insert = vi.spyOn(repository, 'insertAudioFile');
-    const renderer = new SpeechRenderer({ speechModel, audioStore: failing, repository });
+    const renderer = new SpeechRenderer({ speechModel, audioStore: refusingAudioStore('disk full'), repository });
     await expect(renderer.renderReply('Sorry, that time is taken.', profile, owner)).rejects.toThrow('disk full');
     const row = await insert.mock.results[0].value;
     expect((await repository.getAudioByFilename(row.filename))?.deleted_at).toBeInstanceOf(Date);

@@ -1,26 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { profileSchema, type AssistantProfile } from '../assistant/profile.js';
 import { ReservationRepository } from '../storage/reservation-repository.js';
 import { openTestDatabase, type TestDatabase } from '../testing/test-databases.js';
+import { bistro } from '../testing/test-profiles.js';
 import { CallerRecognition, rememberCallerMs } from './caller-recognition.js';
 import { ReservationBook } from './reservation-book.js';
 
-const bistro: AssistantProfile = profileSchema.parse({
-  id: 'bistro',
-  name: 'Bistro',
-  language: 'en-US',
-  greeting: 'Hello',
-  systemPrompt: 'Be brief.',
-  phrases: { repeat: 'r', unclear: 'u', apology: 'a', noInputGoodbye: 'n', goodbye: 'g', confirm: 'c {details}' },
-  reservations: {
-    timeZone: 'Europe/London',
-    openingHours: { friday: ['18:00-22:30'] },
-    slotMinutes: 30,
-    durationMinutes: 120,
-    capacity: 10,
-    maxPartySize: 8,
-  },
-});
 const phone = '+14155550132';
 
 describe('caller recognition within a call', () => {

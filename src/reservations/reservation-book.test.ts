@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { profileSchema, type AssistantProfile } from '../assistant/profile.js';
 import { ReservationRepository } from '../storage/reservation-repository.js';
 import { availableDatabaseKinds, openTestDatabase, type TestDatabase } from '../testing/test-databases.js';
+import { bistro } from '../testing/test-profiles.js';
 import { ReservationBook } from './reservation-book.js';
 import { describeWeek, slotsOn } from './opening-hours.js';
 import { reservationSettingsSchema } from './reservation-settings.js';
@@ -12,32 +12,6 @@ const monday = '2030-03-04';
 const tuesday = '2030-03-05';
 const friday = '2030-03-08';
 const saturday = '2030-03-09';
-
-const bistro: AssistantProfile = profileSchema.parse({
-  id: 'bistro',
-  name: 'Bistro',
-  language: 'en-US',
-  greeting: 'Hello',
-  systemPrompt: 'Be brief.',
-  phrases: { repeat: 'r', unclear: 'u', apology: 'a', noInputGoodbye: 'n', goodbye: 'g', confirm: 'c {details}' },
-  reservations: {
-    timeZone: 'Europe/London',
-    openingHours: {
-      tuesday: ['12:00-15:00', '18:00-22:30'],
-      wednesday: ['18:00-22:30'],
-      thursday: ['18:00-22:30'],
-      friday: ['18:00-22:30'],
-      saturday: ['12:00-22:30'],
-      sunday: ['12:00-16:00'],
-    },
-    closedDates: ['2030-03-06'],
-    slotMinutes: 30,
-    durationMinutes: 120,
-    lastStartBeforeCloseMinutes: 60,
-    capacity: 10,
-    maxPartySize: 8,
-  },
-});
 
 describe('opening hours', () => {
   const settings = bistro.reservations!;

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { profileSchema, type AssistantProfile } from '../assistant/profile.js';
 
 /**
  * The shipped restaurant profile with `overrides` on top, without its
@@ -18,3 +19,30 @@ export async function writeTestProfiles(profiles: Array<Record<string, unknown>>
   for (const profile of profiles) await writeFile(path.join(directory, `${String(profile.id)}.json`), JSON.stringify(profile, null, 2));
   return { directory, cleanup: () => rm(directory, { recursive: true, force: true }) };
 }
+
+/** A restaurant taking reservations in London, closed on Mondays and on 2030-03-06. */
+export const bistro: AssistantProfile = profileSchema.parse({
+  id: 'bistro',
+  name: 'Bistro',
+  language: 'en-US',
+  greeting: 'Hello',
+  systemPrompt: 'Be brief.',
+  phrases: { repeat: 'r', unclear: 'u', apology: 'a', noInputGoodbye: 'n', goodbye: 'g', confirm: 'c {details}' },
+  reservations: {
+    timeZone: 'Europe/London',
+    openingHours: {
+      tuesday: ['12:00-15:00', '18:00-22:30'],
+      wednesday: ['18:00-22:30'],
+      thursday: ['18:00-22:30'],
+      friday: ['18:00-22:30'],
+      saturday: ['12:00-22:30'],
+      sunday: ['12:00-16:00'],
+    },
+    closedDates: ['2030-03-06'],
+    slotMinutes: 30,
+    durationMinutes: 120,
+    lastStartBeforeCloseMinutes: 60,
+    capacity: 10,
+    maxPartySize: 8,
+  },
+});
