@@ -387,6 +387,26 @@ describe.skipIf(postgresSkip !== undefined)('postgres', () => {
     }
   }, SLOW_SETUP_MS);
 
+  it('keeps a turn\'s worth of connections open through a pause, and closes the rest', async () => {
+    const server = await createTestPostgres();
+    const db = await openPostgresDatabase(server.url, { idleTimeoutMs: 300 });
+    const admin = await openPostgresDatabase(server.url.replace(/\/[^/]*$/, '/postgres'));
+    const name = new URL(server.url).pathname.slice(1);
+    const open = async () =>
+      Number((await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name])).rows[0].n);
+    try {
+      // Six queries at once open six connections; a pause longer than the idle limit leaves four.
+      await Promise.all(Array.from({ length: 6 }, () => db.query('SELECT pg_sleep(0.05)')));
+      expect(await open()).toBe(6);
+      await sleep(900);
+      expect(await open()).toBe(4);
+    } finally {
+      await db.close();
+      await admin.close();
+      await server.drop();
+    }
+  }, SLOW_SETUP_MS);
+
   it('fails to open when the server does not answer', async () => {
     await expect(openPostgresDatabase('postgres://postgres@127.0.0.1:1/postgres')).rejects.toThrow();
   });

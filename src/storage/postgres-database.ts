@@ -1,10 +1,15 @@
 import pg from 'pg';
 import type { Database, Queryable } from './database.js';
 
+/** Connections kept open while idle, enough for one turn's overlapping queries. */
+const idleConnectionsKept = 4;
+
 /** Options for {@link openPostgresDatabase}. */
 export interface PostgresDatabaseOptions {
   /** Most connections the pool opens at once; pg's default is 10. */
   max?: number;
+  /** How long a connection beyond the few always kept may sit idle before it is closed (default a minute). */
+  idleTimeoutMs?: number;
   /**
    * Told about connection errors that happen outside any query (the server
    * restarting, an idle connection cut by a proxy). They never reject a
@@ -27,6 +32,13 @@ export async function openPostgresDatabase(url: string, options: PostgresDatabas
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max,
+    // A new connection costs a turn ~30 ms on loopback (more with TLS), and pg
+    // closes idle ones after 10 s: less than a caller's pause on a quiet line,
+    // so every turn reopened its connections. A few stay open; the rest go
+    // after a minute idle, and TCP keepalive stops a NAT dropping them unseen.
+    min: Math.min(idleConnectionsKept, options.max ?? 10),
+    idleTimeoutMillis: options.idleTimeoutMs ?? 60_000,
+    keepAlive: true,
     // pg waits forever for a connection by default; a readiness probe must not.
     connectionTimeoutMillis: 10_000,
     types: { getTypeParser: getTypeParser as pg.CustomTypesConfig['getTypeParser'] },
