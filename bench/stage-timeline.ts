@@ -8,7 +8,10 @@ import { summarize, type Summary } from './stats.js';
  * Where "measured − floor" went, stage by stage, for a server on PostgreSQL:
  * the server's own timestamps (turn claimed, audio row, reply segment, kept
  * webhook answer; microseconds, same machine clock) between the bench's and
- * the fake's. Only the first piece's path is followed.
+ * the fake's. Only the first piece's path is followed. When the TwiML naming
+ * the first piece arrived before its audio existed, the stores and the answer
+ * were not on that path: the download was already waiting when the speech
+ * finished, and the last stage is all that follows the speech.
  */
 export interface StageFigure {
   stage: string;
@@ -25,6 +28,7 @@ const stages = [
   'segment stored → webhook answer stored (wake-up, readReply, grace wait, TwiML, INSERT)',
   'answer stored → TwiML received by the caller',
   'first <Play> download',
+  'speech finished → waiting <Play> download answered (its URL was in the TwiML before the audio existed)',
 ] as const;
 
 export async function readStages(
@@ -81,18 +85,12 @@ export async function readStages(
       turn.t0 + turn.firstAudioMs,
     ];
     // Between chat request and first piece, and between speech request and its last byte, is the floor itself.
-    const spans = [
-      points[1] - points[0],
-      points[2] - points[1],
-      points[4] - points[3],
-      points[6] - points[5],
-      points[7] - points[6],
-      points[8] - points[7],
-      points[9] - points[8],
-      points[10] - points[9],
-      points[11] - points[10],
-    ];
+    const common = [points[1] - points[0], points[2] - points[1], points[4] - points[3], points[6] - points[5]];
+    const answeredEarly = points[10] < points[6];
+    const spans = answeredEarly
+      ? [...common, Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN, points[11] - points[6]]
+      : [...common, points[7] - points[6], points[8] - points[7], points[9] - points[8], points[10] - points[9], points[11] - points[10], Number.NaN];
     spans.forEach((span, index) => values[index].push(span));
   }
-  return stages.map((stage, index) => ({ stage, ms: summarize(values[index]) }));
+  return stages.map((stage, index) => ({ stage, ms: summarize(values[index]) })).filter((figure) => figure.ms.count > 0);
 }

@@ -28,6 +28,7 @@ import type { Config } from './config.js';
 import { CallEngine } from './conversation/call-engine.js';
 import { CallStatusRecorder } from './conversation/call-status-recorder.js';
 import { SpeechRenderer } from './conversation/speech-renderer.js';
+import { PendingAudio } from './audio/pending-audio.js';
 import { TurnProgress } from './conversation/turn-progress.js';
 import { createOpenAIClient, createProviderAgent } from './providers/openai-client.js';
 import { OpenAIChatModel } from './providers/openai-chat-model.js';
@@ -89,7 +90,8 @@ export async function createApp(config: Config, options: { logger?: Logger; data
 
   const metrics = new Metrics({ activeCalls: () => repository.countActiveCalls() });
   repository.journal.registerMetrics(metrics.registry);
-  const renderer = new SpeechRenderer({ speechModel, audioStore, repository });
+  const pendingAudio = new PendingAudio();
+  const renderer = new SpeechRenderer({ speechModel, audioStore, repository, pendingAudio });
   const knowledge = new KnowledgeBase({
     repository: new KnowledgeRepository(database),
     embeddingModel: openai && config.openai.embeddingModel ? new OpenAIEmbeddingModel({ client: openai }) : undefined,
@@ -155,7 +157,7 @@ export async function createApp(config: Config, options: { logger?: Logger; data
   const twilioAuthToken = config.twilio.authToken ?? (await ensureDevAuthToken(config.dataDir));
 
   const services: Services = {
-    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, speechModel, twilioAuthToken, metrics, streams,
+    config, logger, database, repository, profiles, engine, statusRecorder, renderer, audioStore, pendingAudio, speechModel, twilioAuthToken, metrics, streams,
     knowledge, transcriptionModel,
     telephony, recordings, recordingRepository, transfers, outboundCalls, outboundDialer,
   };

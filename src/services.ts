@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { CallEngine } from './conversation/call-engine.js';
 import type { CallStatusRecorder } from './conversation/call-status-recorder.js';
 import type { SpeechRenderer } from './conversation/speech-renderer.js';
+import type { PendingAudio } from './audio/pending-audio.js';
 import type { SpeechModel } from './providers/speech-model.js';
 import type { TranscriptionModel } from './providers/transcription-model.js';
 import type { KnowledgeBase } from './knowledge/knowledge-base.js';
@@ -41,6 +42,8 @@ export interface Services {
   statusRecorder: CallStatusRecorder;
   renderer: SpeechRenderer;
   audioStore: AudioStore;
+  /** Reply audio being synthesized under names already given to Twilio. */
+  pendingAudio: PendingAudio;
   /** Absent when no OpenAI key is configured. */
   speechModel?: SpeechModel;
   /** The token Twilio signs webhooks with (the configured one, or the local development token). */

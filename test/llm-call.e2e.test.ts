@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { simulateCall, type CallerReply, type GatherPrompt } from '../src/simulator/twilio-simulator.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
+import { latencyProfiles, startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
 import { startTestApp, type TestApp } from '../src/testing/test-app.js';
 import { availableDatabaseKinds } from '../src/testing/test-databases.js';
 
@@ -148,8 +148,55 @@ describe.each(await availableDatabaseKinds())('a call with the AI assistant, on 
     const result = await call(script.caller);
     expect(result.applicationErrors).toEqual([]);
     const answer = script.heard[1].heard;
-    expect(answer).toContainEqual({ kind: 'say', text: 'Yes, we have vegan pizza on request.' });
+    // The piece was named before its synthesis failed: its download is a moment of silence, then the words in Twilio's voice.
+    expect(answer.filter((item) => item.kind === 'say')).toEqual([{ kind: 'say', text: 'Yes, we have vegan pizza on request.' }]);
+    expect(answer.filter((item) => item.kind === 'play').map((item) => (item.kind === 'play' ? item.durationMs : 0))).toEqual([100]);
     const { rows: turns } = await server.db.query<Record<string, unknown>>('SELECT * FROM turns WHERE call_id = $1 ORDER BY turn_id', [result.callSid]);
     expect(turns[1]).toMatchObject({ status: 'completed', error_code: 'tts_failed', assistant_text: 'Yes, we have vegan pizza on request.' });
+    const { rows: segments } = await server.db.query('SELECT seq, text, audio_id FROM reply_segments WHERE turn_id = $1 ORDER BY seq', [turns[1].turn_id]);
+    expect(segments).toEqual([
+      { seq: 0, text: '', audio_id: null },
+      { seq: 1, text: 'Yes, we have vegan pizza on request.', audio_id: null },
+    ]);
+  });
+
+  it('hands Twilio a piece\'s URL while its speech is still being synthesized, and answers the download once the audio is whole', async () => {
+    openai.setProfile({ ...latencyProfiles.zero, ttsFirstByteMs: 300 });
+    try {
+      openai.queueChatReplies({ text: 'We close at eleven tonight.' });
+      const script = scriptedCaller(['When do you close?']);
+      const before = openai.requests.length;
+      const atAnswer: Array<{ finished: number }> = [];
+      const result = await simulateCall({
+        baseUrl: server.baseUrl,
+        publicUrl: server.publicUrl,
+        authToken: server.authToken,
+        caller: script.caller,
+        from: `+1500555${String(++callers).padStart(4, '0')}`,
+        onEvent: (event) => {
+          if (event.type !== 'webhook-answered' || !event.url.includes('/twilio/voice')) return;
+          const speeches = openai.requests.slice(before).filter((request) => request.endpoint === 'speech' && request.body?.input === 'We close at eleven tonight.');
+          atAnswer.push({ finished: speeches.filter((request) => request.finishedAt !== undefined).length });
+        },
+      });
+      expect(result.applicationErrors).toEqual([]);
+      expect(result.warnings).toEqual([]);
+      // When the turn's TwiML reached Twilio, the piece's speech had not been answered yet; it was asked for once.
+      expect(atAnswer).toEqual([{ finished: 0 }]);
+      expect(openai.requests.slice(before).filter((request) => request.endpoint === 'speech' && request.body?.input === 'We close at eleven tonight.')).toHaveLength(1);
+      const { rows: turns } = await server.db.query<{ turn_id: number }>('SELECT turn_id FROM turns WHERE call_id = $1 ORDER BY seq', [result.callSid]);
+      const { rows: files } = await server.db.query<{ filename: string; size_bytes: number }>(
+        'SELECT a.filename, a.size_bytes FROM reply_segments s JOIN audio_files a USING (audio_id) WHERE s.turn_id = $1',
+        [turns[1].turn_id],
+      );
+      expect(files).toHaveLength(1);
+      // The download that waited got the whole file, the same bytes as stored.
+      const played = result.transcript.filter((line) => line.audio?.url.endsWith(`/audio/${files[0].filename}`));
+      expect(played).toHaveLength(1);
+      expect(played[0].audio?.bytes).toBe(files[0].size_bytes);
+      expect(script.heard[1].heard).toEqual([{ kind: 'play', url: played[0].audio!.url, durationMs: played[0].audio!.durationMs }]);
+    } finally {
+      openai.setProfile(latencyProfiles.zero);
+    }
   });
 });

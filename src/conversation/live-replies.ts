@@ -5,7 +5,7 @@ export interface LiveReply {
   call: CallRow;
   /** The row as claimed, then as finished. */
   turn: TurnRow;
-  /** Pieces stored so far, in spoken order. */
+  /** Pieces playable so far (stored, or being synthesized under a name already given out), in spoken order. */
   segments: SegmentRow[];
   /** The reply's last piece is stored: the turn is about to complete. */
   lastStored: boolean;
@@ -18,8 +18,9 @@ const keepFinishedMs = 60_000;
 /**
  * What this instance has written about the turns it produces, kept in memory
  * so the webhook requests waiting on them need not read it back. Entries are
- * added only after the database write succeeded, so they never say more than
- * the database; a request served by another instance reads the database.
+ * added only after the database write succeeded, except a reply piece named
+ * while its audio is synthesized: its URL is served by this instance until the
+ * audio is stored. A request served by another instance reads the database.
  */
 export class LiveReplies {
   private readonly replies = new Map<number, LiveReply>();
@@ -31,7 +32,10 @@ export class LiveReplies {
   segmentStored(segment: SegmentRow, last = false): void {
     const reply = this.replies.get(segment.turn_id);
     if (!reply) return;
-    reply.segments.push(segment);
+    // A piece named before its audio was synthesized is told again once stored.
+    const index = reply.segments.findIndex((known) => known.seq === segment.seq);
+    if (index >= 0) reply.segments[index] = segment;
+    else reply.segments.push(segment);
     if (last) reply.lastStored = true;
   }
 

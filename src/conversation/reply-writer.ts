@@ -1,7 +1,8 @@
 import type { AssistantProfile } from '../assistant/profile.js';
 import type { CallRepository, SegmentRow } from '../storage/call-repository.js';
+import type { PendingReply } from '../audio/pending-audio.js';
 import { SpeechChunker } from './speech-chunker.js';
-import type { RenderedSpeech, SpeechRenderer } from './speech-renderer.js';
+import { AudioNotStoredError, type RenderedSpeech, type SpeechRenderer } from './speech-renderer.js';
 import type { TurnProgress } from './turn-progress.js';
 import type { ReplyOutcome, ReplyOutput } from './reply-output.js';
 
@@ -16,8 +17,10 @@ export interface ReplyWriterDeps {
   /** `false`: hold the whole reply and synthesize it in one piece at the end. */
   pipelined: boolean;
   /**
-   * Told of each piece once it is stored, before waiting requests are woken;
-   * `last` when the reply's text was complete and no piece follows it.
+   * Told of each piece once it is playable (stored, or named while its audio is
+   * synthesized; then told again once stored), before waiting requests are
+   * woken; `last` when it is stored, the reply's text was complete and no
+   * piece follows it.
    */
   onSegmentStored?: (segment: SegmentRow, last: boolean) => void;
 }
@@ -31,7 +34,9 @@ export interface ReplyWriterDeps {
 export class ReplyWriter implements ReplyOutput {
   private readonly chunker = new SpeechChunker();
   private readonly spoken: string[] = [];
+  /** Pieces enqueued, and the next segment number (a failed piece named early takes two). */
   private segmentCount = 0;
+  private nextSeq = 0;
   private written: Promise<void> = Promise.resolve();
   private running = 0;
   private readonly queue: Array<() => void> = [];
@@ -86,32 +91,60 @@ export class ReplyWriter implements ReplyOutput {
   }
 
   private enqueue(text: string, cached: boolean): void {
-    const seq = this.segmentCount++;
+    const index = this.segmentCount++;
     // Stage times are stored with the finished turn, not one statement each.
     this.firstTextAt ??= new Date();
-    const rendered = this.withSlot(() => this.render(text, cached));
+    // A piece synthesized here is named before its audio exists: the webhook can hand Twilio
+    // its URL at once, and Twilio's download is answered the moment the audio is whole.
+    const reserved = !cached && this.deps.pipelined ? this.deps.renderer.reserveReply(this.profile) : undefined;
+    const filename = reserved?.filename;
+    const rendered = this.withSlot(() => this.render(text, cached, reserved));
     this.written = this.written.then(async () => {
+      const last = () => this.textComplete && index === this.segmentCount - 1;
+      if (filename === undefined) {
+        const speech = await rendered;
+        await this.store(text, speech.kind === 'audio' ? speech : undefined, last());
+        return;
+      }
+      const seq = this.nextSeq++;
+      this.publish({ turn_id: this.turn.turnId, seq, text, audio_id: filename.slice(0, -4), filename, ready_at: new Date() }, false);
       const speech = await rendered;
-      const audioId = speech.kind === 'audio' ? speech.audioId : null;
-      const readyAt = await this.deps.repository.addSegment(this.turn.turnId, seq, text, audioId);
-      if (seq === 0) this.firstAudioAt = new Date();
-      const filename = speech.kind === 'audio' ? speech.filename : null;
-      const last = this.textComplete && seq === this.segmentCount - 1;
-      this.deps.onSegmentStored?.({ turn_id: this.turn.turnId, seq, text, audio_id: audioId, filename, ready_at: readyAt ?? new Date() }, last);
-      this.spoken.push(text);
-      this.deps.progress.notify(this.turn.turnId);
+      if (speech.kind === 'audio' || speech.served) {
+        if (seq === 0) this.firstAudioAt = new Date();
+        await this.store(text, speech.kind === 'audio' ? speech : undefined, last(), seq);
+        return;
+      }
+      // Synthesis failed after the name was given out: that download gets a moment of
+      // silence, stored as nothing heard, and the words follow in Twilio's own voice.
+      await this.store('', undefined, false, seq);
+      await this.store(text, undefined, last());
     });
   }
 
-  private async render(text: string, cached: boolean): Promise<RenderedSpeech> {
+  /** Stores piece `seq` (the next one unless already published under it) and tells the waiting requests. */
+  private async store(text: string, audio: { audioId: string; filename: string } | undefined, last: boolean, seq = this.nextSeq++): Promise<void> {
+    const readyAt = await this.deps.repository.addSegment(this.turn.turnId, seq, text, audio?.audioId ?? null);
+    if (seq === 0) this.firstAudioAt ??= new Date();
+    if (text) this.spoken.push(text);
+    this.publish({ turn_id: this.turn.turnId, seq, text, audio_id: audio?.audioId ?? null, filename: audio?.filename ?? null, ready_at: readyAt ?? new Date() }, last);
+  }
+
+  private publish(segment: SegmentRow, last: boolean): void {
+    this.deps.onSegmentStored?.(segment, last);
+    this.deps.progress.notify(this.turn.turnId);
+  }
+
+  private async render(text: string, cached: boolean, reserved: PendingReply | undefined): Promise<RenderedSpeech> {
     if (this.deps.renderer.synthesizes(this.profile) && !cached) this.charactersSynthesized += text.length;
     try {
       return cached
         ? await this.deps.renderer.renderPhrase(text, this.profile, this.abortSignal)
-        : await this.deps.renderer.renderReply(text, this.profile, this.turn, this.abortSignal);
+        : await this.deps.renderer.renderReply(text, this.profile, this.turn, this.abortSignal, reserved);
     } catch (error) {
-      // The caller still hears the words, in Twilio's own voice.
       this.deps.onRenderError(error, text);
+      // Made and served, only not stored: heard all the same.
+      if (error instanceof AudioNotStoredError) return { kind: 'say', served: true };
+      // The caller still hears the words, in Twilio's own voice.
       return { kind: 'say' };
     }
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AudioStore } from '../audio/audio-store.js';
+import type { PendingAudio, PendingReply } from '../audio/pending-audio.js';
 import { newAudioName } from '../audio/disk-audio-store.js';
 import { audioDurationMs, createPcm24kToMulaw8k, encodeWav } from '../audio/wav.js';
 import type { AssistantProfile } from '../assistant/profile.js';
@@ -7,7 +8,20 @@ import type { SpeechModel } from '../providers/speech-model.js';
 import type { CallRepository } from '../storage/call-repository.js';
 
 /** A piece of the reply as Twilio will play it: an audio file, or text for `<Say>`. */
-export type RenderedSpeech = { kind: 'audio'; audioId: string; filename: string } | { kind: 'say' };
+export type RenderedSpeech =
+  | { kind: 'audio'; audioId: string; filename: string }
+  /** `served`: the audio reached the caller under a name given out early, but was not stored. */
+  | { kind: 'say'; served?: boolean };
+
+/**
+ * A reserved reply piece whose audio was made and served from memory, but
+ * could not be stored: the caller hears it, the database has no file for it.
+ */
+export class AudioNotStoredError extends Error {
+  constructor(readonly reason: unknown) {
+    super(`reply audio was served but not stored: ${reason instanceof Error ? reason.message : String(reason)}`);
+  }
+}
 
 export interface RenderOwner {
   callId: string;
@@ -26,7 +40,7 @@ export class SpeechRenderer {
   private readonly inFlight = new Map<string, Promise<RenderedSpeech>>();
 
   constructor(
-    private readonly deps: { speechModel?: SpeechModel; audioStore: AudioStore; repository: CallRepository },
+    private readonly deps: { speechModel?: SpeechModel; audioStore: AudioStore; repository: CallRepository; pendingAudio?: PendingAudio },
   ) {}
 
   /** True when the profile's speech is synthesized here rather than by Twilio's `<Say>`. */
@@ -56,16 +70,46 @@ export class SpeechRenderer {
     }
   }
 
-  /** A piece of a reply, stored as the call's own audio. */
-  async renderReply(text: string, profile: AssistantProfile, owner: RenderOwner, abortSignal?: AbortSignal): Promise<RenderedSpeech> {
-    if (!this.synthesizes(profile)) return { kind: 'say' };
-    return this.synthesize(text, profile, { owner }, abortSignal);
+  /**
+   * A piece of a reply, stored as the call's own audio. Under a `reserved`
+   * name (see {@link reserveReply}) it is served from memory while it is
+   * synthesized, so a webhook may name it before the audio exists.
+   */
+  async renderReply(
+    text: string,
+    profile: AssistantProfile,
+    owner: RenderOwner,
+    abortSignal?: AbortSignal,
+    reserved?: PendingReply,
+  ): Promise<RenderedSpeech> {
+    if (!this.synthesizes(profile)) {
+      reserved?.failed();
+      return { kind: 'say' };
+    }
+    let served = false;
+    const onAudio = (wav: Uint8Array) => {
+      served = true;
+      reserved?.ready(wav);
+    };
+    try {
+      const rendered = await this.synthesize(text, profile, { owner, filename: reserved?.filename, onAudio }, abortSignal);
+      reserved?.stored();
+      return rendered;
+    } catch (error) {
+      reserved?.failed();
+      throw reserved && served ? new AudioNotStoredError(error) : error;
+    }
+  }
+
+  /** A name for a reply piece that is served (when it is whole) before it is stored; none when replies are not synthesized here. */
+  reserveReply(profile: AssistantProfile): PendingReply | undefined {
+    return this.synthesizes(profile) ? this.deps.pendingAudio?.reserve() : undefined;
   }
 
   private async synthesize(
     text: string,
     profile: AssistantProfile,
-    target: { cacheKey?: string; replacing?: string; owner?: RenderOwner },
+    target: { cacheKey?: string; replacing?: string; owner?: RenderOwner; filename?: string; onAudio?: (wav: Uint8Array) => void },
     abortSignal?: AbortSignal,
   ): Promise<RenderedSpeech> {
     const speechModel = this.deps.speechModel!;
@@ -83,7 +127,8 @@ export class SpeechRenderer {
     for await (const chunk of stream) mulaw.push(converter.push(chunk));
     mulaw.push(converter.flush());
     const wav = encodeWav({ sampleRate: 8000, channels: 1, bitsPerSample: 8, format: 'mulaw', data: Buffer.concat(mulaw) });
-    const filename = newAudioName('wav');
+    const filename = target.filename ?? newAudioName('wav');
+    target.onAudio?.(wav);
     const file = {
       audio_id: filename.slice(0, -4),
       filename,
@@ -103,7 +148,8 @@ export class SpeechRenderer {
       // A reply's own audio: nothing names it until the segment that plays it is
       // stored, after both of these, so the file and its row are written at once.
       const [stored, row] = await Promise.allSettled([
-        this.deps.audioStore.put(filename, wav, 'audio/wav', { newName: true }),
+        // A name given out early may be read by another instance as soon as it exists: written whole, then renamed.
+        this.deps.audioStore.put(filename, wav, 'audio/wav', { newName: target.filename === undefined }),
         this.deps.repository.insertAudioFile(file),
       ]);
       if (stored.status === 'rejected') {

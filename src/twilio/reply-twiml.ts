@@ -51,6 +51,8 @@ export function replyTwiml(options: ReplyTwimlOptions): string {
   }
   for (const segment of options.segments) {
     if (segment.filename) response.play(options.audioUrl(segment.filename));
+    // A piece that could not be synthesized after its URL was given out: its words follow as the next piece.
+    else if (segment.text === '') continue;
     else response.say({ voice: polly.voice as never, language: polly.sayLanguage as never }, segment.text);
   }
   const next = options.next;

@@ -91,6 +91,10 @@ describe.skipIf(!nginxBinary)(`${instanceCount} instances behind nginx, one Post
     recordFigure({ section: 'instances', name: 'one call alone: consecutive webhooks on different instances', value: `${switches}/${webhooks.length - 1}`, expected: 'all' });
     expect(webhooks.length).toBeGreaterThan(expectedTurns);
     expect(switches).toBe(webhooks.length - 1);
+    // Reply audio is named before it is synthesized: downloads that land on the other instance wait for it there.
+    const downloads = (await balancer.requests()).filter((line) => line.testCall === callSid && line.method === 'GET' && line.uri.startsWith('/audio/'));
+    expect(new Set(downloads.map((line) => line.upstream)).size).toBe(2);
+    expect(downloads.every((line) => line.status === 200)).toBe(true);
     await expectStored([callSid]);
   });
 
