@@ -24,6 +24,8 @@ export interface TurnFloor {
   chatMs: number;
   speechMs: number;
   audioSeconds: number;
+  /** The speech request of `firstText`. */
+  speech: FakeRequestSummary;
   /** How late the fake itself was against its schedule (its own overhead, not the server's). */
   chatLatenessMs?: number;
   speechLatenessMs?: number;
@@ -63,8 +65,11 @@ export function matchFloors(turns: readonly TurnSample[], requests: readonly Fak
     const { textPieces, chunkDueMs } = chat.injected;
     const first = pipelined ? firstPiece(textPieces, chunkDueMs) : { text: normalize(textPieces.join('')), dueMs: chunkDueMs.at(-1) ?? 0 };
     const until = turn.t0 + (turn.firstAudioMs ?? turn.completeMs) + 1;
+    // The piece cannot be asked for before its text was due: an earlier request of the same
+    // words ("Let me check that for you.") belongs to another call.
+    const earliest = chat.receivedAt + first.dueMs - 1;
     const candidates = (speeches.get(first.text) ?? []).filter(
-      (speech) => !used.has(speech) && speech.receivedAt >= chat.receivedAt - 1 && speech.receivedAt <= until,
+      (speech) => !used.has(speech) && speech.receivedAt >= earliest && speech.receivedAt <= until,
     );
     const speech = candidates[0];
     if (!speech || speech.injected?.endpoint !== 'speech') {
@@ -80,6 +85,7 @@ export function matchFloors(turns: readonly TurnSample[], requests: readonly Fak
       chatMs: first.dueMs,
       speechMs: spoken.lastByteMs,
       audioSeconds: spoken.audioSeconds,
+      speech,
       chatLatenessMs: chat.finishedAt === undefined ? undefined : chat.finishedAt - chat.receivedAt - (chunkDueMs.at(-1) ?? 0),
       speechLatenessMs: speech.finishedAt === undefined ? undefined : speech.finishedAt - speech.receivedAt - spoken.lastByteMs,
     });

@@ -58,16 +58,13 @@ export async function readStages(
   const rowOf = new Map(rows.map((row) => [`${row.call_id}#${row.seq}`, row]));
   const chats = new Map(requests.filter((request) => request.endpoint === 'chat').map((request) => [`${request.callerNumber}#${request.turn}`, request]));
   const match = matchFloors(turns, requests, pipelined);
-  const speeches = requests.filter((request) => request.endpoint === 'speech');
   const values: number[][] = stages.map(() => []);
   for (const turn of turns) {
     const floor = match.floors.get(turn);
     const row = rowOf.get(`${callSidFor(turn.callIndex)}#${turn.turn}`);
     const chat = chats.get(`${turn.callerNumber}#${turn.turn}`);
     if (!floor || !row || !chat || turn.firstAudioMs === undefined) continue;
-    const speech = speeches.find(
-      (request) => request.input === floor.firstText && request.receivedAt >= chat.receivedAt && request.receivedAt <= turn.t0 + turn.firstAudioMs!,
-    );
+    const speech = floor.speech;
     if (!speech || speech.finishedAt === undefined || speech.injected?.endpoint !== 'speech') continue;
     const at = (name: string) => Number(row[name]);
     const points = [
