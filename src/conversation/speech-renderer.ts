@@ -145,8 +145,9 @@ export class SpeechRenderer {
       duration_ms: roundedOrNull(audioDurationMs(wav, 'wav')),
     };
     if (target.cacheKey === undefined) {
-      // A reply's own audio: nothing names it until the segment that plays it is
-      // stored, after both of these, so the file and its row are written at once.
+      // A reply's own audio: no request reads the store for it until both of these
+      // are done (this instance serves a name given out early from memory until
+      // then; another one waits for the row and the file), so they are written at once.
       const [stored, row] = await Promise.allSettled([
         // A name given out early may be read by another instance as soon as it exists: written whole, then renamed.
         this.deps.audioStore.put(filename, wav, 'audio/wav', { newName: target.filename === undefined }),
