@@ -143,7 +143,8 @@ export class CallEngine {
         return undefined;
       }
       const done = live ? live.done : turn.status !== 'processing';
-      const segments = live ? live.segments.filter((segment) => segment.seq >= fromSeq) : await this.deps.repository.listSegments(turnId, fromSeq);
+      // Pieces are playable in order: one stored ahead of a piece still being written waits for it.
+      const segments = inOrderFrom(fromSeq, live ? live.segments.filter((segment) => segment.seq >= fromSeq) : await this.deps.repository.listSegments(turnId, fromSeq));
       const remaining = deadline - Date.now();
       // The turn often completes right after its last piece: a moment's wait lets the answer end with the
       // <Gather> instead of a <Redirect>, which Twilio would follow only after the audio (a gap before listening).
@@ -578,6 +579,13 @@ export class CallEngine {
     }
     return lines;
   }
+}
+
+/** The run of pieces numbered `fromSeq`, `fromSeq + 1`, … with no gap. */
+function inOrderFrom(fromSeq: number, segments: SegmentRow[]): SegmentRow[] {
+  let count = 0;
+  while (count < segments.length && segments[count].seq === fromSeq + count) count++;
+  return count === segments.length ? segments : segments.slice(0, count);
 }
 
 function kindOf(input: CallerInput, minConfidence: number): TurnKind {

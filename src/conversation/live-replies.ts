@@ -33,9 +33,9 @@ export class LiveReplies {
     const reply = this.replies.get(segment.turn_id);
     if (!reply) return;
     // A piece named before its audio was synthesized is told again once stored.
-    const index = reply.segments.findIndex((known) => known.seq === segment.seq);
-    if (index >= 0) reply.segments[index] = segment;
-    else reply.segments.push(segment);
+    const index = reply.segments.findIndex((known) => known.seq >= segment.seq);
+    if (index < 0) reply.segments.push(segment);
+    else reply.segments.splice(index, reply.segments[index].seq === segment.seq ? 1 : 0, segment);
     if (last) reply.lastStored = true;
   }
 

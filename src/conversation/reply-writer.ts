@@ -33,11 +33,15 @@ export interface ReplyWriterDeps {
  */
 export class ReplyWriter implements ReplyOutput {
   private readonly chunker = new SpeechChunker();
-  private readonly spoken: string[] = [];
+  /** What the caller hears, by piece number. */
+  private readonly spoken: Array<{ seq: number; text: string }> = [];
   /** Pieces enqueued, and the next segment number (a failed piece named early takes two). */
   private segmentCount = 0;
   private nextSeq = 0;
+  /** Every piece stored, in spoken order. */
   private written: Promise<void> = Promise.resolve();
+  /** Every piece given a number and made playable (a piece named early is, before it is stored). */
+  private published: Promise<void> = Promise.resolve();
   private running = 0;
   private readonly queue: Array<() => void> = [];
   private charactersSynthesized = 0;
@@ -83,7 +87,8 @@ export class ReplyWriter implements ReplyOutput {
     this.textComplete = true;
     this.flushText();
     await this.written;
-    return { spokenText: this.spoken.join(' '), ttsCharacters: this.charactersSynthesized };
+    const spokenText = this.spoken.sort((a, b) => a.seq - b.seq).map((piece) => piece.text).join(' ');
+    return { spokenText, ttsCharacters: this.charactersSynthesized };
   }
 
   get hasSpoken(): boolean {
@@ -94,38 +99,46 @@ export class ReplyWriter implements ReplyOutput {
     const index = this.segmentCount++;
     // Stage times are stored with the finished turn, not one statement each.
     this.firstTextAt ??= new Date();
+    const last = () => this.textComplete && index === this.segmentCount - 1;
     // A piece synthesized here is named before its audio exists: the webhook can hand Twilio
     // its URL at once, and Twilio's download is answered the moment the audio is whole.
     const reserved = !cached && this.deps.pipelined ? this.deps.renderer.reserveReply(this.profile) : undefined;
-    const filename = reserved?.filename;
     const rendered = this.withSlot(() => this.render(text, cached, reserved));
-    this.written = this.written.then(async () => {
-      const last = () => this.textComplete && index === this.segmentCount - 1;
-      if (filename === undefined) {
+    if (!reserved) {
+      // Playable once stored, after every piece before it.
+      this.written = this.published = Promise.all([this.written, this.published]).then(async () => {
         const speech = await rendered;
-        await this.store(text, speech.kind === 'audio' ? speech : undefined, last());
-        return;
-      }
-      const seq = this.nextSeq++;
-      this.publish({ turn_id: this.turn.turnId, seq, text, audio_id: filename.slice(0, -4), filename, ready_at: new Date() }, false);
+        await this.store(this.nextSeq++, text, speech.kind === 'audio' ? speech : undefined, last());
+      });
+      return;
+    }
+    const seq = this.published.then(() => {
+      const given = this.nextSeq++;
+      const { filename } = reserved;
+      this.publish({ turn_id: this.turn.turnId, seq: given, text, audio_id: filename.slice(0, -4), filename, ready_at: new Date() }, false);
+      return given;
+    });
+    this.published = seq.then(() => undefined);
+    this.written = Promise.all([this.written, seq]).then(async ([, given]) => {
       const speech = await rendered;
       if (speech.kind === 'audio' || speech.served) {
-        if (seq === 0) this.firstAudioAt = new Date();
-        await this.store(text, speech.kind === 'audio' ? speech : undefined, last(), seq);
+        if (given === 0) this.firstAudioAt = new Date();
+        await this.store(given, text, speech.kind === 'audio' ? speech : undefined, last());
         return;
       }
       // Synthesis failed after the name was given out: that download gets a moment of
-      // silence, stored as nothing heard, and the words follow in Twilio's own voice.
-      await this.store('', undefined, false, seq);
-      await this.store(text, undefined, last());
+      // silence, stored as nothing heard, and the words follow in Twilio's own voice as
+      // the next piece not yet given out.
+      await this.store(given, '', undefined, false);
+      await this.store(this.nextSeq++, text, undefined, last());
     });
   }
 
-  /** Stores piece `seq` (the next one unless already published under it) and tells the waiting requests. */
-  private async store(text: string, audio: { audioId: string; filename: string } | undefined, last: boolean, seq = this.nextSeq++): Promise<void> {
+  /** Stores piece `seq` and tells the waiting requests. */
+  private async store(seq: number, text: string, audio: { audioId: string; filename: string } | undefined, last: boolean): Promise<void> {
     const readyAt = await this.deps.repository.addSegment(this.turn.turnId, seq, text, audio?.audioId ?? null);
     if (seq === 0) this.firstAudioAt ??= new Date();
-    if (text) this.spoken.push(text);
+    if (text) this.spoken.push({ seq, text });
     this.publish({ turn_id: this.turn.turnId, seq, text, audio_id: audio?.audioId ?? null, filename: audio?.filename ?? null, ready_at: readyAt ?? new Date() }, last);
   }
 
