@@ -33,11 +33,12 @@ function controlledRenderer() {
   return { renderer: renderer as unknown as SpeechRenderer, syntheses, pendingAudio };
 }
 
-function writerWith(renderer: SpeechRenderer) {
+function writerWith(renderer: SpeechRenderer, failingSeq?: number) {
   const stored: Array<{ seq: number; text: string; audioId: string | null }> = [];
   const published: SegmentRow[] = [];
   const repository = {
     addSegment: async (_turnId: number, seq: number, text: string, audioId: string | null) => {
+      if (seq === failingSeq) throw new Error('database unavailable');
       stored.push({ seq, text, audioId });
       return new Date();
     },
@@ -123,5 +124,18 @@ describe('ReplyWriter', () => {
     syntheses.get(second)!.finish();
     await writer.finish();
     expect(stored.map((row) => [row.seq, row.text])).toEqual([[0, first], [1, 'Goodbye!'], [2, second]]);
+  });
+
+  it('fails the reply when a piece cannot be stored, and leaves no promise rejected unseen', async () => {
+    const { renderer, syntheses } = controlledRenderer();
+    const { writer, stored } = writerWith(renderer, 1);
+    writer.append(first);
+    writer.say('Goodbye!');
+    writer.append(second);
+    writer.flushText();
+    await tick();
+    syntheses.get(first)!.finish();
+    await expect(writer.finish()).rejects.toThrow('database unavailable');
+    expect(stored.map((row) => row.seq)).toEqual([0]);
   });
 });

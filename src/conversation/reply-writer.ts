@@ -106,10 +106,12 @@ export class ReplyWriter implements ReplyOutput {
     const rendered = this.withSlot(() => this.render(text, cached, reserved));
     if (!reserved) {
       // Playable once stored, after every piece before it.
-      this.written = this.published = Promise.all([this.written, this.published]).then(async () => {
+      this.written = Promise.all([this.written, this.published]).then(async () => {
         const speech = await rendered;
         await this.store(this.nextSeq++, text, speech.kind === 'audio' ? speech : undefined, last());
       });
+      // A store that failed fails the reply through `written`; giving out goes on.
+      this.published = this.written.catch(() => undefined);
       return;
     }
     const seq = this.published.then(() => {
@@ -118,7 +120,10 @@ export class ReplyWriter implements ReplyOutput {
       this.publish({ turn_id: this.turn.turnId, seq: given, text, audio_id: filename.slice(0, -4), filename, ready_at: new Date() }, false);
       return given;
     });
-    this.published = seq.then(() => undefined);
+    this.published = seq.then(
+      () => undefined,
+      () => undefined,
+    );
     this.written = Promise.all([this.written, seq]).then(async ([, given]) => {
       const speech = await rendered;
       if (speech.kind === 'audio' || speech.served) {
