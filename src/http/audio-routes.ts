@@ -76,7 +76,8 @@ async function storedElsewhere(services: Services, filename: string): Promise<Au
   if (mintedAt === undefined) return undefined;
   const until = mintedAt + pendingElsewhereMs;
   if (Date.now() > until || mintedAt > Date.now() + 1_000) return undefined;
-  for (let waitMs = 20; Date.now() < until; waitMs = Math.min(waitMs * 2, 500)) {
+  // Checked often: the caller hears nothing until this answers (at most 100 ms late, about ten reads a second).
+  for (let waitMs = 10; Date.now() < until; waitMs = Math.min(waitMs * 2, 100)) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, until - Date.now())));
     const row = await services.repository.getAudioByFilename(filename);
     // The row and the file are written at once: both must be there.
