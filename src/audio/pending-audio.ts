@@ -1,13 +1,5 @@
 import { randomBytes } from 'node:crypto';
 
-/**
- * Reply audio this instance is still synthesizing, by the file name already
- * given to Twilio. A webhook may name a piece's `<Play>` URL as soon as the
- * piece's text is complete: Twilio's download then starts while the speech is
- * being synthesized, and is answered the moment the audio is whole, from
- * memory, before the file and its row are stored. The entry is dropped once
- * both are stored, so a later request finds them the usual way.
- */
 const keepFailedMs = 60_000;
 
 /** A reply audio name given out before its audio exists. */
@@ -21,6 +13,14 @@ export interface PendingReply {
   stored(): void;
 }
 
+/**
+ * Reply audio this instance is still synthesizing, by the file name already
+ * given to Twilio. A webhook may name a piece's `<Play>` URL as soon as the
+ * piece's text is complete: Twilio's download then starts while the speech is
+ * being synthesized, and is answered the moment the audio is whole, from
+ * memory, before the file and its row are stored. The entry is dropped once
+ * both are stored, so a later request finds them the usual way.
+ */
 export class PendingAudio {
   private readonly entries = new Map<string, Promise<Uint8Array | undefined>>();
 
