@@ -110,6 +110,9 @@ function endsTurn(action: CallAction): boolean {
   return action.type === 'end-call' || action.type === 'transfer';
 }
 
+/** The day named with the date above it: both are UTC (`toLocaleDateString` used the host's zone, and built a formatter per turn). */
+const weekdayNames = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
 function systemPrompt(
   profile: AssistantProfile,
   details: Record<string, unknown>,
@@ -121,7 +124,7 @@ function systemPrompt(
   const collected = describeDetails(profile, details);
   return [
     profile.systemPrompt,
-    `Today is ${now.toISOString().slice(0, 10)} (${now.toLocaleDateString('en-US', { weekday: 'long' })}).`,
+    `Today is ${now.toISOString().slice(0, 10)} (${weekdayNames[now.getUTCDay()]}).`,
     callerNumber ? `The caller's number is ${callerNumber}.` : '',
     profile.knowledge ? `Knowledge:\n${profile.knowledge}` : '',
     extra,

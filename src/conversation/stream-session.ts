@@ -238,7 +238,8 @@ export class StreamSession {
       seq,
       input,
       (context) => {
-        for (const [stage, at] of Object.entries(timings)) void repository.markTurnTiming(context.turnId, stage as TurnTiming, at).catch(() => {});
+        void repository.markTurnTimings(context.turnId, timings).catch(() => {});
+        const stamps = batchedTimings((batch) => void repository.markTurnTimings(context.turnId, batch).catch(() => {}));
         current.output = new StreamReplyOutput({
           outbound: this.outbound,
           speechModel: this.deps.speechModel,
@@ -246,7 +247,7 @@ export class StreamSession {
           audioStore: this.deps.audioStore,
           profile: this.profile,
           context,
-          onTiming: (stage, at) => void repository.markTurnTiming(context.turnId, stage, at).catch(() => {}),
+          onTiming: stamps,
           onFirstFrame: (ms) => this.deps.metrics?.speechReachedCaller(ms),
         });
         return current.output;
@@ -278,4 +279,25 @@ export class StreamSession {
       this.silenceTimer = setTimeout(() => this.queueTurn({ kind: 'silence' }), this.profile.stream.silenceRepromptMs);
     }
   }
+}
+
+/**
+ * Stage times set in the same turn of the event loop go to the database in
+ * one statement: the speech's first byte and the first frame it became are
+ * stamped a moment apart, and each write is a round trip to the database.
+ */
+function batchedTimings(write: (timings: Partial<Record<TurnTiming, Date>>) => void): (stage: TurnTiming, at: Date) => void {
+  let batch: Partial<Record<TurnTiming, Date>> | undefined;
+  return (stage, at) => {
+    if (batch) {
+      batch[stage] ??= at;
+      return;
+    }
+    batch = { [stage]: at };
+    setImmediate(() => {
+      const due = batch!;
+      batch = undefined;
+      write(due);
+    });
+  };
 }

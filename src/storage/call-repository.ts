@@ -137,6 +137,18 @@ export type TurnTiming =
   | 'first_frame_at'
   | 'mark_echoed_at';
 
+/** The columns `markTurnTimings` may write: a column name goes into its SQL, so only these. */
+const turnTimings = new Set<string>([
+  'llm_first_token_at',
+  'first_text_at',
+  'first_audio_at',
+  'speech_ended_at',
+  'transcript_final_at',
+  'tts_first_byte_at',
+  'first_frame_at',
+  'mark_echoed_at',
+] satisfies TurnTiming[]);
+
 /** Every query about calls, turns, reply segments and audio files; SQL lives here and nowhere else. */
 export class CallRepository {
   constructor(private readonly db: Database) {}
@@ -282,8 +294,16 @@ export class CallRepository {
   }
 
   /** Sets a stage timestamp once; the first writer wins. */
-  async markTurnTiming(turnId: number, column: TurnTiming, at: Date): Promise<void> {
-    await this.db.query(`UPDATE turns SET ${column} = COALESCE(${column}, $2) WHERE turn_id = $1`, [turnId, at]);
+  markTurnTiming(turnId: number, column: TurnTiming, at: Date): Promise<void> {
+    return this.markTurnTimings(turnId, { [column]: at });
+  }
+
+  /** Sets several stage timestamps in one statement, each only if not set yet. */
+  async markTurnTimings(turnId: number, timings: Partial<Record<TurnTiming, Date>>): Promise<void> {
+    const entries = Object.entries(timings).filter((entry): entry is [TurnTiming, Date] => turnTimings.has(entry[0]) && entry[1] !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([column], index) => `${column} = COALESCE(${column}, $${index + 2})`).join(', ');
+    await this.db.query(`UPDATE turns SET ${sets} WHERE turn_id = $1`, [turnId, ...entries.map(([, at]) => at)]);
   }
 
   /** Stores the turn's outcome in one statement and returns the finished row. */

@@ -79,6 +79,28 @@ describe('ResilientCallRepository', () => {
   });
   afterEach(() => repository.journal.close());
 
+  it('writes several stage times in one statement, keeping any already set, also when written later from the journal', async () => {
+    await repository.upsertCall(newCall);
+    const { turn } = await repository.claimTurn(turnInput(0));
+    const first = new Date('2026-01-02T03:04:05.000Z');
+    const later = new Date('2026-01-02T03:04:09.000Z');
+    await repository.markTurnTiming(turn.turn_id, 'tts_first_byte_at', first);
+    await repository.markTurnTimings(turn.turn_id, { tts_first_byte_at: later, first_frame_at: later });
+    const read = async () =>
+      (await inner.query<{ tts_first_byte_at: Date; first_frame_at: Date; mark_echoed_at: Date | null }>(
+        'SELECT tts_first_byte_at, first_frame_at, mark_echoed_at FROM turns WHERE call_id = $1',
+        [callId],
+      )).rows[0];
+    expect(await read()).toEqual({ tts_first_byte_at: first, first_frame_at: later, mark_echoed_at: null });
+
+    database.setDown(true);
+    await repository.markTurnTimings(turn.turn_id, { mark_echoed_at: later, first_frame_at: first });
+    expect(await repository.getTurn(turn.turn_id)).toMatchObject({ tts_first_byte_at: first, first_frame_at: later, mark_echoed_at: later });
+    database.setDown(false);
+    expect(await repository.journal.whenDrained(5_000)).toBe(true);
+    expect(await read()).toEqual({ tts_first_byte_at: first, first_frame_at: later, mark_echoed_at: later });
+  });
+
   it('answers a call in progress from memory while the database is down, and writes each turn once when it is back', async () => {
     await repository.upsertCall(newCall);
     const greeting = await repository.claimTurn(turnInput(0));

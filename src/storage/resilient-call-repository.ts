@@ -241,17 +241,21 @@ export class ResilientCallRepository extends CallRepository {
     );
   }
 
-  override markTurnTiming(turnId: number, column: TurnTiming, at: Date): Promise<void> {
-    const apply = (turn: TurnRow): TurnRow => ({ ...turn, [column]: turn[column] ?? at });
+  override markTurnTimings(turnId: number, timings: Partial<Record<TurnTiming, Date>>): Promise<void> {
+    const apply = (turn: TurnRow): TurnRow => {
+      const next = { ...turn };
+      for (const [column, at] of Object.entries(timings) as [TurnTiming, Date | undefined][]) if (at !== undefined) next[column] = turn[column] ?? at;
+      return next;
+    };
     return this.write(
-      `${column} of turn ${turnId}`,
+      `${Object.keys(timings).join(', ')} of turn ${turnId}`,
       async () => {
-        await super.markTurnTiming(this.memory.realId(turnId), column, at);
+        await super.markTurnTimings(this.memory.realId(turnId), timings);
         this.memory.updateTurn(turnId, apply);
       },
       () => {
         this.memory.updateTurn(turnId, apply);
-        return { value: undefined, replay: () => super.markTurnTiming(this.memory.realId(turnId), column, at) };
+        return { value: undefined, replay: () => super.markTurnTimings(this.memory.realId(turnId), timings) };
       },
     );
   }

@@ -218,3 +218,26 @@ describe('media messages: the fast path accepts exactly what the schema accepts'
     });
   });
 });
+
+describe('server media messages: the fast path accepts exactly what the schema accepts', () => {
+  const streamSid = `MZ${'b'.repeat(32)}`;
+  const good = { event: 'media', streamSid, media: { payload: '/////w==' } };
+  const variants: Array<[string, unknown, boolean]> = [
+    ['a well-formed frame', good, true],
+    ['extra fields, which the schema ignores', { ...good, extra: 1, media: { ...good.media, track: 'outbound' } }, true],
+    ['a bad stream sid', { ...good, streamSid: 'MZ123' }, false],
+    ['a missing stream sid', { event: 'media', media: good.media }, false],
+    ['non-base64 payload', { ...good, media: { payload: '***' } }, false],
+    ['a numeric payload', { ...good, media: { payload: 5 } }, false],
+    ['media not an object', { ...good, media: 'x' }, false],
+    ['media an array', { ...good, media: [] }, false],
+    ['media null', { ...good, media: null }, false],
+    ['missing payload', { ...good, media: {} }, false],
+  ];
+  it.each(variants)('%s', (_name, message, accepted) => {
+    const result = parseServerMessage(JSON.stringify(message));
+    expect(result.ok).toBe(accepted);
+    if (!result.ok) expect(result.error).toMatch(/^(media|streamSid)/);
+    else expect(result.event).toEqual({ type: 'audio-queued', streamSid, audio: new Uint8Array([255, 255, 255, 255]) });
+  });
+});

@@ -148,12 +148,6 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
   }
 }
 
-function readJson<T>(text: string, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; error: string } {
-  const read = parseJson(text);
-  if (!read.ok) return read;
-  return validate(read.value, schema);
-}
-
 function validate<T>(json: unknown, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; error: string } {
   const parsed = schema.safeParse(json);
   if (parsed.success) return { ok: true, value: parsed.data };
@@ -214,7 +208,19 @@ export function parseStreamMessage(text: string): ParseResult<InboundStreamEvent
  * with it. Never throws.
  */
 export function parseServerMessage(text: string): ParseResult<OutboundStreamMessage> {
-  const read = readJson(text, outboundSchema);
+  const json = parseJson(text);
+  if (!json.ok) return json;
+  // A simulated call receives fifty of these a second: the same shortcut as `fastMedia`, the other way.
+  const media = json.value as { event?: unknown; streamSid?: unknown; media?: { payload?: unknown } | null };
+  if (
+    typeof media === 'object' && media !== null && media.event === 'media' &&
+    typeof media.streamSid === 'string' && streamSidPattern.test(media.streamSid) &&
+    typeof media.media === 'object' && media.media !== null && !Array.isArray(media.media) &&
+    typeof media.media.payload === 'string' && base64Pattern.test(media.media.payload)
+  ) {
+    return { ok: true, event: { type: 'audio-queued', streamSid: media.streamSid, audio: decodeBase64(media.media.payload) } };
+  }
+  const read = validate(json.value, outboundSchema);
   if (!read.ok) return read;
   const message = read.value;
   switch (message.event) {
