@@ -1,6 +1,7 @@
 import { OpenAI, type ClientOptions } from 'openai';
 import { Agent, type Dispatcher } from 'undici';
 import { ProviderError, toAbortError, toProviderError } from './provider-error.js';
+import { providerFetch } from './provider-fetch.js';
 
 export interface OpenAIClientOptions {
   apiKey: string;
@@ -12,7 +13,7 @@ export interface OpenAIClientOptions {
   maxRetries: number;
   logger?: ClientOptions['logger'];
   logLevel?: ClientOptions['logLevel'];
-  /** The connection pool requests go through (`createProviderAgent`); Node's shared one when unset. */
+  /** The connection pool requests go through (`createProviderAgent`), with `providerFetch`; Node's `fetch` and its shared pool when unset. */
   dispatcher?: Dispatcher;
 }
 
@@ -50,8 +51,7 @@ export function createOpenAIClient(options: OpenAIClientOptions): OpenAI {
     webhookSecret: null,
     logger: options.logger,
     logLevel: options.logLevel ?? 'warn',
-    // Node's fetch takes an undici dispatcher; the DOM RequestInit type does not name it.
-    ...(options.dispatcher ? { fetchOptions: { dispatcher: options.dispatcher } as ClientOptions['fetchOptions'] } : {}),
+    ...(options.dispatcher ? { fetch: providerFetch(options.dispatcher) } : {}),
   });
 }
 
