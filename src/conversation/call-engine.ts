@@ -95,7 +95,7 @@ const orphanGraceMs = 5_000;
  */
 export class CallEngine {
   private readonly turnsInFlight = new Map<string, Set<AbortController>>();
-  private readonly producing = new Set<Promise<void>>();
+  private readonly producing = new Set<Promise<unknown>>();
   private readonly live = new LiveReplies();
 
   constructor(private readonly deps: CallEngineDeps) {}
@@ -263,16 +263,18 @@ export class CallEngine {
     if (input) await this.followLanguage(call, input);
     const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
     const claimed = await this.claimRow(call, seq, kind, input);
+    let finished: TurnRow | undefined;
     if (claimed.created) {
       const production = this.produce(call, claimed.turn, input, createOutput, interrupt);
       this.producing.add(production);
       try {
-        await production;
+        finished = await production;
       } finally {
         this.producing.delete(production);
       }
     }
-    const turn = (await this.deps.repository.getTurn(claimed.turn.turn_id)) ?? claimed.turn;
+    // The finished row came back from the statement that stored it; only a turn produced elsewhere is read again.
+    const turn = finished ?? (await this.deps.repository.getTurn(claimed.turn.turn_id)) ?? claimed.turn;
     return { turn, call: (await this.deps.repository.getCall(call.call_id)) ?? call };
   }
 
@@ -298,7 +300,7 @@ export class CallEngine {
     input: CallerInput | undefined,
     createOutput: (context: ReplyOutputContext) => ReplyOutput,
     interrupt?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<TurnRow | undefined> {
     const { repository, settings, logger } = this.deps;
     const profile = this.profileFor(call);
     // Two ways a turn stops: an interruption or hang-up (nothing more is said), and
@@ -425,11 +427,12 @@ export class CallEngine {
         ttsCharacters,
         errorCodes: errors.map((error) => error.code),
       });
+      return finished;
     } catch (error) {
       // Storage itself failed: record what can be recorded; the webhook answers with its own fallback.
       logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn could not be completed');
       this.live.abandoned(turn.turn_id);
-      await repository
+      return repository
         .finishTurn(turn.turn_id, {
           assistantText: '',
           action: 'listen',
@@ -442,7 +445,7 @@ export class CallEngine {
           ttsCharacters: 0,
           completedAt: new Date(),
         })
-        .catch(() => {});
+        .catch(() => undefined);
     } finally {
       clearTimeout(timer);
       interrupt?.removeEventListener('abort', onInterrupt);
