@@ -350,7 +350,9 @@ export class OutboundAudio {
     this.compactQueue();
     if (this.lowWater && this.queuedMs < this.lowWater.ms) this.releaseLowWater();
     if (this.head < this.queue.length && this.timer === undefined) {
-      const delay = Math.max(1, this.playEndAt - this.leadMs - this.clock.now());
+      // Whole milliseconds: Node keeps one timer list per distinct delay, so fractional delays
+      // (every call's differs) would make a list, and a heap entry, per frame.
+      const delay = Math.max(1, Math.round(this.playEndAt - this.leadMs - this.clock.now()));
       this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         this.pump();

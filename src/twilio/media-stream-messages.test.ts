@@ -162,6 +162,13 @@ describe('outbound messages', () => {
     expect(JSON.parse(audioMessage(streamSid, frame))).toEqual({ event: 'media', streamSid, media: { payload: Buffer.from(frame).toString('base64') } });
   });
 
+  it('writes the same text JSON.stringify would, whatever the stream sid holds', () => {
+    const frame = new Uint8Array(320).map((_, i) => (i * 31) % 256);
+    for (const sid of [streamSid, 'MZ"quoted\\back\nslash']) {
+      expect(audioMessage(sid, frame)).toBe(JSON.stringify({ event: 'media', streamSid: sid, media: { payload: Buffer.from(frame).toString('base64') } }));
+    }
+  });
+
   it('encodes only the bytes of a view, not its whole buffer', () => {
     const backing = new Uint8Array(480).map((_, i) => i % 256);
     const view = backing.subarray(160, 320);
