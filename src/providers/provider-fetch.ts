@@ -42,18 +42,28 @@ export function providerFetch(dispatcher: Dispatcher): typeof fetch {
       signal: init.signal ?? undefined,
       maxRedirections,
     });
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (Array.isArray(value)) for (const one of value) headers.append(name, one);
-      else if (value !== undefined) headers.append(name, value);
+    // A body that fails before anyone reads it (the connection cut between the headers and the first
+    // read) would otherwise emit an error nobody listens to, which ends the process; the failure still
+    // reaches the reader, from the stream's stored error.
+    answer.body.on('error', () => undefined);
+    try {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(answer.headers)) {
+        if (Array.isArray(value)) for (const one of value) headers.append(name, one);
+        else if (value !== undefined) headers.append(name, value);
+      }
+      let stream: ReadableStream<Uint8Array> | null = null;
+      if (nullBodyStatuses.has(answer.statusCode) || init.method === 'HEAD') await answer.body.dump().catch(() => undefined);
+      else stream = webStream(answer.body);
+      const response = new Response(stream, { status: answer.statusCode, headers });
+      // Read by the SDK's logs and errors; a constructed Response has none.
+      Object.defineProperty(response, 'url', { value: url });
+      return response;
+    } catch (error) {
+      // A header or status no Response can hold: the answer is unusable, and its connection is let go.
+      answer.body.destroy();
+      throw error;
     }
-    let stream: ReadableStream<Uint8Array> | null = null;
-    if (nullBodyStatuses.has(answer.statusCode) || init.method === 'HEAD') await answer.body.dump();
-    else stream = webStream(answer.body);
-    const response = new Response(stream, { status: answer.statusCode, headers });
-    // Read by the SDK's logs and errors; a constructed Response has none.
-    Object.defineProperty(response, 'url', { value: url });
-    return response;
   };
 }
 
@@ -74,8 +84,7 @@ function webStream(body: Readable): ReadableStream<Uint8Array> {
         else controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.byteLength));
       },
       cancel() {
-        // undici reports a body destroyed before its end as an error; here that is the point, not a failure.
-        body.on('error', () => undefined);
+        // undici reports a body destroyed before its end as an error (heard by providerFetch's listener); here that is the point.
         body.destroy();
       },
     },
