@@ -11,9 +11,9 @@ const maxRedirections = 20;
  * `request` instead of Node's `fetch`. Node's `fetch` builds the full WHATWG
  * machinery (request and header objects with guards, a fetch controller, a
  * body stream fed through several promise hops) around undici; a reply
- * costs a chat request and a speech request per sentence, and measured on
- * loopback that machinery was about half a millisecond of CPU per speech
- * request and more per streamed chat reply (`bench/provider-fetch-bench.ts`).
+ * costs a chat request and a speech request per sentence, and on loopback
+ * that machinery was about 5 ms of CPU per turn, a quarter of what the
+ * requests cost (`bench/provider-fetch-bench.ts`).
  * The SDK still gets a standard `Response`, whose body is the socket's
  * stream seen as a web stream.
  *
