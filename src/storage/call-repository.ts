@@ -127,18 +127,8 @@ export interface TurnOutcome {
   timings?: Partial<Record<'llm_first_token_at' | 'first_text_at' | 'first_audio_at', Date>>;
 }
 
-export type TurnTiming =
-  | 'llm_first_token_at'
-  | 'first_text_at'
-  | 'first_audio_at'
-  | 'speech_ended_at'
-  | 'transcript_final_at'
-  | 'tts_first_byte_at'
-  | 'first_frame_at'
-  | 'mark_echoed_at';
-
-/** The columns `markTurnTimings` may write: a column name goes into its SQL, so only these. */
-const turnTimings = new Set<string>([
+/** The stage timestamp columns of `turns`; `markTurnTimings` writes only these names into its SQL. */
+const turnTimingColumns = [
   'llm_first_token_at',
   'first_text_at',
   'first_audio_at',
@@ -147,7 +137,11 @@ const turnTimings = new Set<string>([
   'tts_first_byte_at',
   'first_frame_at',
   'mark_echoed_at',
-] satisfies TurnTiming[]);
+] as const;
+
+export type TurnTiming = (typeof turnTimingColumns)[number];
+
+const turnTimings = new Set<string>(turnTimingColumns);
 
 /** Every query about calls, turns, reply segments and audio files; SQL lives here and nowhere else. */
 export class CallRepository {
