@@ -27,6 +27,10 @@ const post = (message: FromTurnThread, transfer: ArrayBuffer[] = []) => port.pos
 const detectors = new Map<number, TurnDetector>();
 const decoder = new TextDecoder();
 const ring = new RingReader((workerData as TurnThreadData).ring);
+/** Detections not yet answered: the model is released only after them. */
+let inFlight = 0;
+let allAnswered: (() => void) | undefined;
+let stopping = false;
 
 function handle(message: RingMessage, factory: VoiceDetectorFactory): void {
   const id = message.tag;
@@ -46,6 +50,9 @@ function handle(message: RingMessage, factory: VoiceDetectorFactory): void {
     case TurnMessageKind.close:
       detectors.delete(id);
       return;
+    case TurnMessageKind.stop:
+      stopping = true;
+      return;
   }
 }
 
@@ -54,12 +61,21 @@ function timing(message: RingMessage): Partial<TurnTiming> {
 }
 
 function judge(id: number, detector: TurnDetector, mulaw: Uint8Array): void {
+  inFlight++;
   detector.push(mulaw).then(
     (events) => {
+      answered();
       if (events.length > 0 && detectors.get(id) === detector) post({ type: 'events', id, events }, transferables(events));
     },
-    (error: unknown) => post({ type: 'failed', id, message: error instanceof Error ? error.message : String(error) }),
+    (error: unknown) => {
+      answered();
+      post({ type: 'failed', id, message: error instanceof Error ? error.message : String(error) });
+    },
   );
+}
+
+function answered(): void {
+  if (--inFlight === 0) allAnswered?.();
 }
 
 /** An utterance's audio moves to the event loop instead of being copied. */
@@ -77,7 +93,12 @@ const factory = await loadVoiceDetectors((error) => {
   post({ type: 'fallback', reason: error instanceof Error ? error.message : String(error) });
 });
 post({ type: 'ready', detector: factory.kind });
-for (;;) {
+while (!stopping) {
   ring.drain((message) => handle(message, factory));
-  await ring.waitForMessages(pollMs, sleepAfterMs);
+  if (!stopping) await ring.waitForMessages(pollMs, sleepAfterMs);
 }
+// Asked to stop: the model goes only once nothing runs in it, then the thread ends on its own.
+detectors.clear();
+if (inFlight > 0) await new Promise<void>((resolve) => (allAnswered = resolve));
+await factory.release();
+port.close();

@@ -185,4 +185,21 @@ describe('caller turns on worker threads, when a thread dies', () => {
     }
     expect(turns.runningThreads).toBe(0);
   });
+
+  it('stops its threads by asking them, mid-speech: each releases the model and ends without being forced', async () => {
+    const logged: Array<{ level: number; msg: string; code?: number }> = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+    const turns = new ThreadedCallerTurns({ threads: 2, logger });
+    const calls = Array.from({ length: 4 }, () => listen(turns));
+    const frames = callerAudio(['book-a-table']);
+    // Every call is in the middle of its phrase, with detections in flight, when the threads are told to stop.
+    for (const frame of frames.slice(0, 60)) for (const call of calls) call.stream.push(frame);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(turns.runningThreads).toBe(2);
+    await turns.close();
+    expect(turns.runningThreads).toBe(0);
+    // Exit code 0: each thread returned from its loop; a forced end gives 1 and a warning.
+    expect(logged.filter((line) => line.level >= 40)).toEqual([]);
+    expect(logged.filter((line) => line.msg === 'a voice activity thread stopped').map((line) => line.code)).toEqual([0, 0]);
+  });
 });

@@ -9,7 +9,7 @@ import type { TurnEvent, TurnTiming } from './turn-detector.js';
  * What the event loop tells a turn thread, written into a shared message
  * ring (tag: the call's id; bytes: its μ-law, or the timing as JSON).
  */
-export const TurnMessageKind = { audio: 0, open: 1, configure: 2, close: 3 } as const;
+export const TurnMessageKind = { audio: 0, open: 1, configure: 2, close: 3, stop: 4 } as const;
 
 /** What the worker gets at start: the ring it reads. */
 export interface TurnThreadData {
@@ -36,6 +36,9 @@ const ringBytes = 4 * 2 ** 20;
 /** Messages held back while the ring is full; past this, caller audio is dropped (control messages never are). */
 const maxOverflow = 2000;
 const encoder = new TextEncoder();
+
+/** How long a thread asked to stop has to let its model go before it is ended. */
+const stopGraceMs = 3000;
 
 /** A thread that keeps dying is restarted at most this often. */
 const restartLimit = { count: 5, windowMs: 60_000 };
@@ -177,10 +180,35 @@ class TurnThread {
     this.enqueue(id, TurnMessageKind.audio, mulaw);
   }
 
+  /**
+   * Asks the thread to finish: it lets the detections in flight end, releases
+   * the model and exits. Ending a thread while the model's native code runs
+   * in it can abort the whole process, so it is ended by force only when it
+   * does not stop in time.
+   */
   async stop(): Promise<void> {
+    const worker = this.worker;
+    const alreadyStopping = this.stopping;
     this.stopping = true;
     this.streams.clear();
-    await this.worker?.terminate();
+    // A thread that has exited has no id any more.
+    if (!worker || worker.threadId === -1) return;
+    const exited = new Promise<void>((resolve) =>
+      worker.once('exit', (code) => {
+        this.logger.debug({ thread: this.index, code }, 'a voice activity thread stopped');
+        resolve();
+      }),
+    );
+    if (!alreadyStopping) {
+      this.enqueue(0, TurnMessageKind.stop, new Uint8Array(0));
+      this.wake();
+    }
+    const timer = setTimeout(() => {
+      this.logger.warn({ thread: this.index }, 'a voice activity thread did not stop in time; ending it');
+      void worker.terminate();
+    }, stopGraceMs);
+    await exited;
+    clearTimeout(timer);
   }
 
   private enqueue(id: number, kind: number, bytes: Uint8Array): void {
