@@ -199,10 +199,8 @@ class TurnThread {
         resolve();
       }),
     );
-    if (!alreadyStopping) {
-      this.enqueue(0, TurnMessageKind.stop, new Uint8Array(0));
-      this.wake();
-    }
+    // Delivered like any message: behind audio still waiting, the thread woken at the end of this turn.
+    if (!alreadyStopping) this.enqueue(0, TurnMessageKind.stop, new Uint8Array(0));
     const timer = setTimeout(() => {
       this.logger.warn({ thread: this.index }, 'a voice activity thread did not stop in time; ending it');
       void worker.terminate();

@@ -16,8 +16,8 @@ export function siblingModule(name: string, base: string): URL {
  * finds them still in use). By default each thread gets as large a one as
  * the event loop, which the database and voice activity threads, keeping
  * little for long, fill with garbage that stays resident: a stream-mode
- * server sat at 950 MB idle, and at 580 MB with 12 MB per worker, its event
- * loop no slower (the stream bench at 100 calls).
+ * server sat at about 930 MB idle, and at about 610 MB with 12 MB per worker,
+ * its event loop no slower (the stream bench at 100 and 150 calls).
  */
 const resourceLimits = { maxYoungGenerationSizeMb: 12 };
 
