@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Assistant, AssistantTurnInput, TurnPreparation } from '../assistant/assistant.js';
 import { loadProfiles } from '../assistant/profile.js';
 import { ScriptedAssistant } from '../assistant/scripted-assistant.js';
-import { CallRepository } from '../storage/call-repository.js';
+import { CallRepository, type NewTurn } from '../storage/call-repository.js';
 import { openTestDatabase, type TestDatabase } from '../testing/test-databases.js';
 import { CallEngine } from './call-engine.js';
 import type { ReplyOutput } from './reply-output.js';
@@ -75,9 +75,10 @@ describe('CallEngine', () => {
     expect(signals.filter((signal) => signal.deref() !== undefined)).toHaveLength(0);
   });
 
-  it("looks up the model's prompt additions while it loads the history, and hands them to the reply", async () => {
+  it("looks up the model's prompt additions while it claims the turn, and hands them and the history to the reply", async () => {
     const events: string[] = [];
     let prepared: AssistantTurnInput['prepared'];
+    let history: AssistantTurnInput['history'] = [];
     const llmAssistant: Assistant = {
       mode: 'llm',
       prepare: async (input: TurnPreparation) => {
@@ -88,28 +89,59 @@ describe('CallEngine', () => {
       },
       async *respond(input) {
         prepared = input.prepared;
+        history = input.history;
         events.push(`respond with ${await input.prepared}`);
         yield { type: 'reply-delta', text: 'We open at noon.' };
       },
     };
     class ObservedRepository extends CallRepository {
+      override async claimTurn(turn: NewTurn) {
+        events.push('claim started');
+        const claimed = await super.claimTurn(turn);
+        events.push('claimed');
+        return claimed;
+      }
       override async listTurns(callId: string) {
-        events.push('history query started');
-        const turns = await super.listTurns(callId);
-        events.push('history loaded');
-        return turns;
+        events.push('history read again');
+        return super.listTurns(callId);
       }
     }
     const calls = await engine({ repository: new ObservedRepository(database.db), llmAssistant });
     const info = { callSid: 'CA'.padEnd(34, '7'), from: '+15550000001', to: '+15550000002' };
-    await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    const greeting = await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    const turnZeroText = greeting.turn.assistant_text;
+    expect(turnZeroText).toBeTruthy();
     events.splice(0);
     const { turn } = await calls.runTurn(info, 1, { kind: 'speech', text: 'When do you open?', confidence: 0.9 }, (context) => listeningOutput(context.abortSignal));
     expect(turn.assistant_text).toBe('We open at noon.');
     expect(prepared).toBeInstanceOf(Promise);
-    // Both lookups were under way before either finished; the reply waited for both.
-    expect(events.indexOf('prepare started: When do you open?')).toBe(0);
-    expect(events.indexOf('history query started')).toBeLessThan(events.indexOf('prepare done'));
+    // The search began before the claim's statement was sent, and the history came with the claim.
+    expect(events.slice(0, 3)).toEqual(['prepare started: When do you open?', 'claim started', 'claimed']);
+    expect(events).not.toContain('history read again');
+    expect(history).toEqual([{ speaker: 'assistant', text: turnZeroText }]);
     expect(events.at(-1)).toBe('respond with Knowledge: we open at noon.');
+  });
+
+  it("stops a retried webhook's search: its turn is already being answered", async () => {
+    const signals: AbortSignal[] = [];
+    const llmAssistant: Assistant = {
+      mode: 'llm',
+      prepare: async (input: TurnPreparation) => {
+        signals.push(input.abortSignal);
+        return '';
+      },
+      async *respond() {
+        yield { type: 'reply-delta', text: 'Of course.' };
+      },
+    };
+    const calls = await engine({ llmAssistant });
+    const info = { callSid: 'CA'.padEnd(34, '8'), from: '+15550000001', to: '+15550000002' };
+    await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    const input = { kind: 'speech', text: 'A table for two', confidence: 0.9 } as const;
+    const first = await calls.takeTurn(info, 1, input);
+    const retried = await calls.takeTurn(info, 1, input);
+    expect([first.created, retried.created]).toEqual([true, false]);
+    expect(signals.map((signal) => signal.aborted)).toEqual([false, true]);
+    await calls.drain();
   });
 });

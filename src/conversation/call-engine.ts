@@ -3,7 +3,7 @@ import type { Assistant, ConversationLine } from '../assistant/assistant.js';
 import { missingDetails } from '../assistant/assistant.js';
 import type { AssistantProfile, ProfileSet } from '../assistant/profile.js';
 import { isAbortError } from '../providers/provider-error.js';
-import type { CallRepository, CallRow, NewCall, SegmentRow, TurnAction, TurnKind, TurnRow } from '../storage/call-repository.js';
+import type { CallRepository, CallRow, ClaimedTurnRow, NewCall, SegmentRow, TurnAction, TurnKind, TurnRow } from '../storage/call-repository.js';
 import type { ReplyOutput, ReplyOutputContext } from './reply-output.js';
 import { ReplyWriter } from './reply-writer.js';
 import type { SpeechRenderer } from './speech-renderer.js';
@@ -221,10 +221,10 @@ export class CallEngine {
   }
 
   private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<ClaimedTurn> {
-    const { turn, created } = await this.claimRow(call, seq, kind, input);
+    const { turn, created, earlier, preparation } = await this.claimRow(call, seq, kind, input);
     if (created) {
       this.live.started(call, turn);
-      const production = this.produce(call, turn, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
+      const production = this.produce(call, turn, { earlier, preparation }, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
         this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
       });
       this.producing.add(production);
@@ -233,9 +233,15 @@ export class CallEngine {
     return { turn, call, created };
   }
 
-  private claimRow(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined) {
+  /**
+   * Claims the turn's row and, for words the caller spoke or keyed, starts the
+   * model's prompt additions (a knowledge search, what is known about the
+   * caller) at the same time: neither waits for the other on the way to the model.
+   */
+  private async claimRow(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<ClaimedTurnRow & { preparation?: Preparation }> {
     const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
-    return this.deps.repository.claimTurn({
+    const preparation = this.prepare(call, kind, input);
+    const claimed = await this.deps.repository.claimTurn({
       callId: call.call_id,
       seq,
       kind,
@@ -243,7 +249,32 @@ export class CallEngine {
       confidence: input?.kind === 'speech' ? input.confidence : undefined,
       assistantMode: mode,
       receivedAt: new Date(),
+    }).catch((error: unknown) => {
+      preparation?.controller.abort(error);
+      throw error;
     });
+    // A retried webhook's turn is already being answered: its search is not needed.
+    if (!claimed.created) preparation?.controller.abort(new Error('the turn was already claimed'));
+    return { ...claimed, preparation };
+  }
+
+  private prepare(call: CallRow, kind: TurnKind, input: CallerInput | undefined): Preparation | undefined {
+    if (kind !== 'speech' && kind !== 'dtmf') return undefined;
+    const assistant = this.assistantFor(call);
+    if (!assistant?.prepare || !input) return undefined;
+    const controller = new AbortController();
+    const additions = assistant.prepare({
+      profile: this.profileFor(call),
+      callId: call.call_id,
+      language: call.language,
+      callerText: callerTextOf(input),
+      details: call.details,
+      callerNumber: call.from_number ?? undefined,
+      abortSignal: controller.signal,
+    });
+    // Awaited by the turn that uses it; a turn that never gets that far must not leave it unhandled.
+    additions.catch(() => undefined);
+    return { additions, controller };
   }
 
   /**
@@ -265,7 +296,7 @@ export class CallEngine {
     const claimed = await this.claimRow(call, seq, kind, input);
     let finished: TurnRow | undefined;
     if (claimed.created) {
-      const production = this.produce(call, claimed.turn, input, createOutput, interrupt);
+      const production = this.produce(call, claimed.turn, claimed, input, createOutput, interrupt);
       this.producing.add(production);
       try {
         finished = await production;
@@ -297,6 +328,8 @@ export class CallEngine {
   private async produce(
     call: CallRow,
     turn: TurnRow,
+    /** The call's other turns when this one was claimed (the conversation so far), and the model's prompt additions under way. */
+    claimed: { earlier: TurnRow[]; preparation?: Preparation },
     input: CallerInput | undefined,
     createOutput: (context: ReplyOutputContext) => ReplyOutput,
     interrupt?: AbortSignal,
@@ -366,18 +399,11 @@ export class CallEngine {
           writer.say(turn.kind === 'silence' ? profile.phrases.repeat : profile.phrases.unclear);
         }
       } else {
-        const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
-        // The model's prompt additions (a knowledge search, what is known about the caller) are looked up alongside the history.
-        const prepared = this.assistantFor(call)?.prepare?.({
-          profile,
-          callId: call.call_id,
-          language: call.language,
-          callerText,
-          details: call.details,
-          callerNumber: call.from_number ?? undefined,
-          abortSignal: work,
-        });
-        const history = await this.history(call.call_id, turn.seq);
+        const callerText = input?.kind === 'dtmf' ? callerTextOf(input) : (turn.user_text ?? '');
+        const { preparation } = claimed;
+        if (preparation) work.addEventListener('abort', () => preparation.controller.abort(work.reason), { once: true });
+        const prepared = preparation?.additions;
+        const history = conversationBefore(claimed.earlier, turn.seq);
         const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
         if (callerTurns > profile.maxTurns) {
           writer.say(profile.phrases.limitReached);
@@ -572,16 +598,28 @@ export class CallEngine {
     if (current && !current.outcome) await this.deps.repository.updateCallState(callId, { outcome: 'limit-reached' });
   }
 
-  private async history(callId: string, beforeSeq: number): Promise<ConversationLine[]> {
-    const turns = await this.deps.repository.listTurns(callId);
-    const lines: ConversationLine[] = [];
-    for (const turn of turns) {
-      if (turn.seq >= beforeSeq) continue;
-      if ((turn.kind === 'speech' || turn.kind === 'dtmf') && turn.user_text) lines.push({ speaker: 'caller', text: turn.user_text });
-      if (turn.assistant_text) lines.push({ speaker: 'assistant', text: turn.assistant_text });
-    }
-    return lines;
+}
+
+/** The model's prompt additions for a turn, looked up while the turn is claimed; aborted with the turn. */
+interface Preparation {
+  additions: Promise<string>;
+  controller: AbortController;
+}
+
+/** The caller's words as the model reads them. */
+function callerTextOf(input: CallerInput): string {
+  return input.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : input.kind === 'speech' ? input.text : '';
+}
+
+/** What was said before turn `beforeSeq`, caller and assistant, from the call's turns in order. */
+function conversationBefore(turns: readonly TurnRow[], beforeSeq: number): ConversationLine[] {
+  const lines: ConversationLine[] = [];
+  for (const turn of turns) {
+    if (turn.seq >= beforeSeq) continue;
+    if ((turn.kind === 'speech' || turn.kind === 'dtmf') && turn.user_text) lines.push({ speaker: 'caller', text: turn.user_text });
+    if (turn.assistant_text) lines.push({ speaker: 'assistant', text: turn.assistant_text });
   }
+  return lines;
 }
 
 /** The run of pieces numbered `fromSeq`, `fromSeq + 1`, … with no gap. */

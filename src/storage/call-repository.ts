@@ -110,6 +110,14 @@ export interface NewTurn {
   receivedAt: Date;
 }
 
+/** A claimed turn, whether this claim created it, and the call's other turns when it was claimed. */
+export interface ClaimedTurnRow {
+  turn: TurnRow;
+  created: boolean;
+  /** The call's other turns, in order. */
+  earlier: TurnRow[];
+}
+
 export interface TurnOutcome {
   assistantText: string;
   action: TurnAction;
@@ -250,18 +258,36 @@ export class CallRepository {
   /**
    * Claims turn `seq` of a call. Returns `created: false` with the existing row when
    * Twilio retried the same webhook, so the retry is answered from the first attempt.
+   * `earlier` is the call's other turns as they were when the claim was made, in
+   * order: the conversation so far, read by the same statement (one round trip on a
+   * turn's path to the model instead of two).
    */
-  async claimTurn(turn: NewTurn): Promise<{ turn: TurnRow; created: boolean }> {
-    const inserted = await this.db.query<TurnRow>(
-      `INSERT INTO turns (call_id, seq, kind, user_text, confidence, assistant_mode, received_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (call_id, seq) DO NOTHING
-       RETURNING *`,
+  async claimTurn(turn: NewTurn): Promise<ClaimedTurnRow> {
+    // The statement's snapshot does not see its own INSERT: `turns` below is every turn but a new one.
+    const { rows } = await this.db.query<TurnRow & { claimed_now: boolean }>(
+      `WITH claimed AS (
+         INSERT INTO turns (call_id, seq, kind, user_text, confidence, assistant_mode, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (call_id, seq) DO NOTHING
+         RETURNING *
+       )
+       SELECT true AS claimed_now, * FROM claimed
+       UNION ALL
+       SELECT false AS claimed_now, * FROM turns WHERE call_id = $1
+       ORDER BY turn_id`,
       [turn.callId, turn.seq, turn.kind, turn.userText ?? null, turn.confidence ?? null, turn.assistantMode ?? null, turn.receivedAt],
     );
-    if (inserted.rows[0]) return { turn: inserted.rows[0], created: true };
-    const existing = await this.db.query<TurnRow>('SELECT * FROM turns WHERE call_id = $1 AND seq = $2', [turn.callId, turn.seq]);
-    return { turn: existing.rows[0], created: false };
+    let claimed: TurnRow | undefined;
+    const earlier: TurnRow[] = [];
+    for (const { claimed_now: claimedNow, ...row } of rows) {
+      if (claimedNow) claimed = row;
+      else earlier.push(row);
+    }
+    if (claimed) return { turn: claimed, created: true, earlier };
+    const existing = earlier.find((row) => row.seq === turn.seq)
+      // Another instance's claim of the same turn committed while this statement waited on it: read it now.
+      ?? (await this.db.query<TurnRow>('SELECT * FROM turns WHERE call_id = $1 AND seq = $2', [turn.callId, turn.seq])).rows[0];
+    return { turn: existing, created: false, earlier: earlier.filter((row) => row !== existing) };
   }
 
   /** The caller's words, once a transcription that finished after the turn began has them. */

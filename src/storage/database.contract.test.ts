@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPostgres, openTestDatabase, postgresSkipReason } from '../testing/test-databases.js';
+import { CallRepository } from './call-repository.js';
 import type { Database } from './database.js';
 import { isDatabaseUnreachable } from './database-unreachable.js';
 import { migrate, migrations } from './migrations.js';
@@ -213,6 +214,29 @@ function runDatabaseContract(name: string, open: () => Promise<OpenedDatabase>):
       it('reports a unique violation with its SQLSTATE code', async () => {
         await insertCall(db, 'CA-duplicate');
         await expect(insertCall(db, 'CA-duplicate')).rejects.toMatchObject({ code: '23505' });
+      });
+
+      it("claims a turn and reads the call's earlier turns in one statement; a retried claim gets the same turn", async () => {
+        await insertCall(db, 'CA-claims');
+        const repository = new CallRepository(db);
+        const turn = (seq: number, text?: string) => ({ callId: 'CA-claims', seq, kind: text ? 'speech' as const : 'greeting' as const, userText: text, receivedAt: new Date() });
+        const greeting = await repository.claimTurn(turn(0));
+        expect(greeting).toMatchObject({ created: true, turn: { seq: 0, kind: 'greeting' }, earlier: [] });
+        await repository.finishTurn(greeting.turn.turn_id, {
+          assistantText: 'Hello.', action: 'listen', status: 'completed', toolCalls: [], promptTokens: 0, completionTokens: 0, ttsCharacters: 6, completedAt: new Date(),
+        });
+        const first = await repository.claimTurn(turn(1, 'a table for two'));
+        expect(first).toMatchObject({ created: true, turn: { seq: 1, user_text: 'a table for two', status: 'processing' } });
+        // The new row has no helper column, and the earlier turns are as stored, in order.
+        expect(Object.keys(first.turn)).not.toContain('claimed_now');
+        expect(first.earlier).toEqual([await repository.getTurn(greeting.turn.turn_id)]);
+        const retried = await repository.claimTurn(turn(1, 'a table for two'));
+        expect(retried.created).toBe(false);
+        expect(retried.turn).toEqual(first.turn);
+        expect(retried.earlier.map((row) => row.seq)).toEqual([0]);
+        const second = await repository.claimTurn(turn(2, 'at eight'));
+        expect(second.earlier.map((row) => [row.seq, row.assistant_text])).toEqual([[0, 'Hello.'], [1, null]]);
+        expect(await repository.listTurns('CA-claims')).toHaveLength(3);
       });
 
       it('runs several statements when there are no parameters, returning the last one’s rows', async () => {

@@ -111,6 +111,8 @@ describe('ResilientCallRepository', () => {
     expect(await repository.getCall(callId)).toMatchObject({ call_id: callId });
     const claimed = await repository.claimTurn(turnInput(1, 'a table for two'));
     expect(claimed.created).toBe(true);
+    // The conversation so far comes from memory, as the claim's statement would have read it.
+    expect(claimed.earlier.map((turn) => [turn.seq, turn.assistant_text])).toEqual([[0, 'Hello, Bella Vista.']]);
     // Twilio's retry of the same webhook gets the same turn back.
     const retried = await repository.claimTurn(turnInput(1, 'a table for two'));
     expect(retried).toMatchObject({ created: false, turn: { turn_id: claimed.turn.turn_id } });

@@ -3,6 +3,7 @@ import { ActiveCallCache } from './active-call-cache.js';
 import {
   CallRepository,
   type AudioFileRow,
+  type ClaimedTurnRow,
   type CallRow,
   type NewCall,
   type NewTurn,
@@ -167,23 +168,25 @@ export class ResilientCallRepository extends CallRepository {
     );
   }
 
-  override claimTurn(turn: NewTurn): Promise<{ turn: TurnRow; created: boolean }> {
+  override claimTurn(turn: NewTurn): Promise<ClaimedTurnRow> {
     return this.write(
       `turn ${turn.seq} of call ${turn.callId}`,
       async () => {
         const claimed = await super.claimTurn(turn);
+        for (const row of claimed.earlier) this.rememberTurn(row);
         this.rememberTurn(claimed.turn);
         return claimed;
       },
       () => {
+        const earlier = (this.memory.turns(turn.callId) ?? []).filter((row) => row.seq !== turn.seq);
         // Twilio retried a webhook taken during the outage: the same turn, not a new one.
         const existing = this.memory.turnAt(turn.callId, turn.seq);
-        if (existing) return { value: { turn: existing, created: false } };
+        if (existing) return { value: { turn: existing, created: false, earlier } };
         const id = this.memory.provisionalTurnId();
         const row = newTurnRow(id, turn);
         this.memory.putTurn(row);
         return {
-          value: { turn: row, created: true },
+          value: { turn: row, created: true, earlier },
           replay: async () => {
             // ON CONFLICT in the claim makes a second attempt find the first one's row.
             const claimed = await super.claimTurn(turn);
