@@ -61,7 +61,12 @@ export async function summarizeCpuProfile(file: string, top = 15): Promise<Profi
     const name = label(node);
     if (node.callFrame.functionName === '(idle)') idleMs += ms;
     self.set(name, (self.get(name) ?? 0) + ms);
-    const origin = originOf(node);
+    const origin = originOf(node, (wasm) => {
+      // WebAssembly is PGlite on the database's thread and the resampling kernel on the event loop: named by the code that called it.
+      let caller = byId.get(parent.get(wasm.id) ?? -1);
+      while (caller && (caller.callFrame.url.startsWith('wasm://') || !caller.callFrame.url)) caller = byId.get(parent.get(caller.id) ?? -1);
+      return caller ? originOf(caller, () => 'WebAssembly') : 'unknown';
+    });
     origins.set(origin, (origins.get(origin) ?? 0) + ms);
     const seen = new Set<string>();
     for (let current: ProfileNode | undefined = node; current; current = byId.get(parent.get(current.id) ?? -1)) {
@@ -93,10 +98,10 @@ export function formatProfileSummary(summary: ProfileSummary): string {
   return lines.join('\n');
 }
 
-function originOf(node: ProfileNode): string {
+function originOf(node: ProfileNode, wasmCaller: (node: ProfileNode) => string): string {
   const { url, functionName } = node.callFrame;
   if (!url) return functionName.startsWith('(') ? functionName : 'native';
-  if (url.startsWith('wasm://')) return 'WebAssembly (PGlite)';
+  if (url.startsWith('wasm://')) return `WebAssembly, called from ${wasmCaller(node)}`;
   const modules = url.lastIndexOf('/node_modules/');
   if (modules !== -1) {
     const rest = url.slice(modules + '/node_modules/'.length).split('/');
