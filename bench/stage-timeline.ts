@@ -6,7 +6,7 @@ import { summarize, type Summary } from './stats.js';
 
 /**
  * Where "measured − floor" went, stage by stage, for a server on PostgreSQL:
- * the server's own timestamps (turn claim sent, audio row, reply segment, kept
+ * the server's own timestamps (webhook received, audio row, reply segment, kept
  * webhook answer; microseconds, same machine clock) between the bench's and
  * the fake's. Only the first piece's path is followed. When the TwiML naming
  * the first piece arrived before its audio existed, the stores and the answer
@@ -19,8 +19,8 @@ export interface StageFigure {
 }
 
 const stages = [
-  'webhook sent → claim sent (HTTP, signature check, call lookup)',
-  'claim sent → chat request at the fake (claim with the history, knowledge search, prompt, HTTP)',
+  'webhook sent → webhook received (HTTP, signature check, parsing)',
+  'webhook received → chat request at the fake (call lookup, claim with the history, knowledge search, prompt, HTTP)',
   'first piece complete at the fake → its speech request (SSE parsing, chunker)',
   "speech's last byte due → speech response finished (the fake late, or the server reading late)",
   'speech finished → audio row stored (conversion, file write, INSERT)',

@@ -122,6 +122,23 @@ describe('CallEngine', () => {
     expect(events.at(-1)).toBe('respond with Knowledge: we open at noon.');
   });
 
+  it('stamps a turn received when its request arrives, before the call is looked up', async () => {
+    class SlowCallLookup extends CallRepository {
+      override async getCall(callId: string) {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return super.getCall(callId);
+      }
+    }
+    const calls = await engine({ repository: new SlowCallLookup(database.db) });
+    const info = { callSid: 'CA'.padEnd(34, '9'), from: '+15550000001', to: '+15550000002' };
+    const sent = Date.now();
+    const { turn } = await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    expect(turn.received_at.getTime() - sent).toBeLessThan(30);
+    const claimed = await calls.takeTurn(info, 1, { kind: 'speech', text: 'A table for two', confidence: 0.9 });
+    expect(claimed.turn.received_at.getTime()).toBeLessThan(Date.now() - 50);
+    await calls.drain();
+  });
+
   it("stops a retried webhook's search: its turn is already being answered", async () => {
     const signals: AbortSignal[] = [];
     const llmAssistant: Assistant = {

@@ -108,8 +108,9 @@ export class CallEngine {
 
   /** Registers the call (once) and starts its greeting, turn 0. */
   async startCall(info: CallInfo): Promise<ClaimedTurn> {
+    const receivedAt = new Date();
     const call = await this.ensureCall(info);
-    return this.claim(call, 0, 'greeting', undefined);
+    return this.claim(call, 0, 'greeting', undefined, receivedAt);
   }
 
   /**
@@ -117,10 +118,11 @@ export class CallEngine {
    * webhook for a turn already claimed gets that turn back, not a new one.
    */
   async takeTurn(info: CallInfo, seq: number | undefined, input: CallerInput): Promise<ClaimedTurn> {
+    const receivedAt = new Date();
     const call = await this.ensureCall(info);
     await this.followLanguage(call, input);
     const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
-    return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input);
+    return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input, receivedAt);
   }
 
   /**
@@ -220,8 +222,8 @@ export class CallEngine {
     return this.live.get(turnId);
   }
 
-  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<ClaimedTurn> {
-    const { turn, created, earlier, preparation } = await this.claimRow(call, seq, kind, input);
+  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined, receivedAt: Date): Promise<ClaimedTurn> {
+    const { turn, created, earlier, preparation } = await this.claimRow(call, seq, kind, input, receivedAt);
     if (created) {
       this.live.started(call, turn);
       const production = this.produce(call, turn, { earlier, preparation }, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
@@ -238,7 +240,14 @@ export class CallEngine {
    * model's prompt additions (a knowledge search, what is known about the
    * caller) at the same time: neither waits for the other on the way to the model.
    */
-  private async claimRow(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined): Promise<ClaimedTurnRow & { preparation?: Preparation }> {
+  private async claimRow(
+    call: CallRow,
+    seq: number,
+    kind: TurnKind,
+    input: CallerInput | undefined,
+    /** When the request for the turn reached the engine, before the call was looked up: the turn's "webhook received". */
+    receivedAt: Date,
+  ): Promise<ClaimedTurnRow & { preparation?: Preparation }> {
     const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
     const preparation = this.prepare(call, kind, input);
     const claimed = await this.deps.repository.claimTurn({
@@ -248,7 +257,7 @@ export class CallEngine {
       userText: input?.kind === 'speech' ? input.text : input?.kind === 'dtmf' ? input.digits : undefined,
       confidence: input?.kind === 'speech' ? input.confidence : undefined,
       assistantMode: mode,
-      receivedAt: new Date(),
+      receivedAt,
     }).catch((error: unknown) => {
       preparation?.controller.abort(error);
       throw error;
@@ -290,10 +299,11 @@ export class CallEngine {
     createOutput: (context: ReplyOutputContext) => ReplyOutput,
     interrupt?: AbortSignal,
   ): Promise<{ turn: TurnRow; call: CallRow }> {
+    const receivedAt = new Date();
     const call = await this.ensureCall(info);
     if (input) await this.followLanguage(call, input);
     const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
-    const claimed = await this.claimRow(call, seq, kind, input);
+    const claimed = await this.claimRow(call, seq, kind, input, receivedAt);
     let finished: TurnRow | undefined;
     if (claimed.created) {
       const production = this.produce(call, claimed.turn, claimed, input, createOutput, interrupt);
