@@ -75,7 +75,7 @@ describe('CallEngine', () => {
     expect(signals.filter((signal) => signal.deref() !== undefined)).toHaveLength(0);
   });
 
-  it("looks up the model's prompt additions while it claims the turn, and hands them and the history to the reply", async () => {
+  it("reads the history with the claim, and hands it and the model's prompt additions to the reply", async () => {
     const events: string[] = [];
     let prepared: AssistantTurnInput['prepared'];
     let history: AssistantTurnInput['history'] = [];
@@ -115,8 +115,8 @@ describe('CallEngine', () => {
     const { turn } = await calls.runTurn(info, 1, { kind: 'speech', text: 'When do you open?', confidence: 0.9 }, (context) => listeningOutput(context.abortSignal));
     expect(turn.assistant_text).toBe('We open at noon.');
     expect(prepared).toBeInstanceOf(Promise);
-    // The search began before the claim's statement was sent, and the history came with the claim.
-    expect(events.slice(0, 3)).toEqual(['prepare started: When do you open?', 'claim started', 'claimed']);
+    // The history came with the claim: no second read before the model is asked.
+    expect(events.slice(0, 3)).toEqual(['claim started', 'claimed', 'prepare started: When do you open?']);
     expect(events).not.toContain('history read again');
     expect(history).toEqual([{ speaker: 'assistant', text: turnZeroText }]);
     expect(events.at(-1)).toBe('respond with Knowledge: we open at noon.');
@@ -136,29 +136,6 @@ describe('CallEngine', () => {
     expect(turn.received_at.getTime() - sent).toBeLessThan(30);
     const claimed = await calls.takeTurn(info, 1, { kind: 'speech', text: 'A table for two', confidence: 0.9 });
     expect(claimed.turn.received_at.getTime()).toBeLessThan(Date.now() - 50);
-    await calls.drain();
-  });
-
-  it("stops a retried webhook's search: its turn is already being answered", async () => {
-    const signals: AbortSignal[] = [];
-    const llmAssistant: Assistant = {
-      mode: 'llm',
-      prepare: async (input: TurnPreparation) => {
-        signals.push(input.abortSignal);
-        return '';
-      },
-      async *respond() {
-        yield { type: 'reply-delta', text: 'Of course.' };
-      },
-    };
-    const calls = await engine({ llmAssistant });
-    const info = { callSid: 'CA'.padEnd(34, '8'), from: '+15550000001', to: '+15550000002' };
-    await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
-    const input = { kind: 'speech', text: 'A table for two', confidence: 0.9 } as const;
-    const first = await calls.takeTurn(info, 1, input);
-    const retried = await calls.takeTurn(info, 1, input);
-    expect([first.created, retried.created]).toEqual([true, false]);
-    expect(signals.map((signal) => signal.aborted)).toEqual([false, true]);
     await calls.drain();
   });
 });

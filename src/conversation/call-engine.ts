@@ -223,10 +223,10 @@ export class CallEngine {
   }
 
   private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined, receivedAt: Date): Promise<ClaimedTurn> {
-    const { turn, created, earlier, preparation } = await this.claimRow(call, seq, kind, input, receivedAt);
+    const { turn, created, earlier } = await this.claimRow(call, seq, kind, input, receivedAt);
     if (created) {
       this.live.started(call, turn);
-      const production = this.produce(call, turn, { earlier, preparation }, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
+      const production = this.produce(call, turn, earlier, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
         this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
       });
       this.producing.add(production);
@@ -235,22 +235,17 @@ export class CallEngine {
     return { turn, call, created };
   }
 
-  /**
-   * Claims the turn's row and, for words the caller spoke or keyed, starts the
-   * model's prompt additions (a knowledge search, what is known about the
-   * caller) at the same time: neither waits for the other on the way to the model.
-   */
-  private async claimRow(
+  /** Claims the turn's row; the call's earlier turns come with it. */
+  private claimRow(
     call: CallRow,
     seq: number,
     kind: TurnKind,
     input: CallerInput | undefined,
     /** When the request for the turn reached the engine, before the call was looked up: the turn's "webhook received". */
     receivedAt: Date,
-  ): Promise<ClaimedTurnRow & { preparation?: Preparation }> {
+  ): Promise<ClaimedTurnRow> {
     const mode = call.assistant_mode === 'llm' && this.deps.llmAssistant ? 'llm' : 'scripted';
-    const preparation = this.prepare(call, kind, input);
-    const claimed = await this.deps.repository.claimTurn({
+    return this.deps.repository.claimTurn({
       callId: call.call_id,
       seq,
       kind,
@@ -258,32 +253,7 @@ export class CallEngine {
       confidence: input?.kind === 'speech' ? input.confidence : undefined,
       assistantMode: mode,
       receivedAt,
-    }).catch((error: unknown) => {
-      preparation?.controller.abort(error);
-      throw error;
     });
-    // A retried webhook's turn is already being answered: its search is not needed.
-    if (!claimed.created) preparation?.controller.abort(new Error('the turn was already claimed'));
-    return { ...claimed, preparation };
-  }
-
-  private prepare(call: CallRow, kind: TurnKind, input: CallerInput | undefined): Preparation | undefined {
-    if (kind !== 'speech' && kind !== 'dtmf') return undefined;
-    const assistant = this.assistantFor(call);
-    if (!assistant?.prepare || !input) return undefined;
-    const controller = new AbortController();
-    const additions = assistant.prepare({
-      profile: this.profileFor(call),
-      callId: call.call_id,
-      language: call.language,
-      callerText: callerTextOf(input),
-      details: call.details,
-      callerNumber: call.from_number ?? undefined,
-      abortSignal: controller.signal,
-    });
-    // Awaited by the turn that uses it; a turn that never gets that far must not leave it unhandled.
-    additions.catch(() => undefined);
-    return { additions, controller };
   }
 
   /**
@@ -306,7 +276,7 @@ export class CallEngine {
     const claimed = await this.claimRow(call, seq, kind, input, receivedAt);
     let finished: TurnRow | undefined;
     if (claimed.created) {
-      const production = this.produce(call, claimed.turn, claimed, input, createOutput, interrupt);
+      const production = this.produce(call, claimed.turn, claimed.earlier, input, createOutput, interrupt);
       this.producing.add(production);
       try {
         finished = await production;
@@ -338,8 +308,8 @@ export class CallEngine {
   private async produce(
     call: CallRow,
     turn: TurnRow,
-    /** The call's other turns when this one was claimed (the conversation so far), and the model's prompt additions under way. */
-    claimed: { earlier: TurnRow[]; preparation?: Preparation },
+    /** The call's other turns when this one was claimed: the conversation so far. */
+    earlier: TurnRow[],
     input: CallerInput | undefined,
     createOutput: (context: ReplyOutputContext) => ReplyOutput,
     interrupt?: AbortSignal,
@@ -409,11 +379,18 @@ export class CallEngine {
           writer.say(turn.kind === 'silence' ? profile.phrases.repeat : profile.phrases.unclear);
         }
       } else {
-        const callerText = input?.kind === 'dtmf' ? callerTextOf(input) : (turn.user_text ?? '');
-        const { preparation } = claimed;
-        if (preparation) work.addEventListener('abort', () => preparation.controller.abort(work.reason), { once: true });
-        const prepared = preparation?.additions;
-        const history = conversationBefore(claimed.earlier, turn.seq);
+        const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
+        // The model's prompt additions (a knowledge search, what is known about the caller); the history came with the claim.
+        const prepared = this.assistantFor(call)?.prepare?.({
+          profile,
+          callId: call.call_id,
+          language: call.language,
+          callerText,
+          details: call.details,
+          callerNumber: call.from_number ?? undefined,
+          abortSignal: work,
+        });
+        const history = conversationBefore(earlier, turn.seq);
         const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
         if (callerTurns > profile.maxTurns) {
           writer.say(profile.phrases.limitReached);
@@ -608,17 +585,6 @@ export class CallEngine {
     if (current && !current.outcome) await this.deps.repository.updateCallState(callId, { outcome: 'limit-reached' });
   }
 
-}
-
-/** The model's prompt additions for a turn, looked up while the turn is claimed; aborted with the turn. */
-interface Preparation {
-  additions: Promise<string>;
-  controller: AbortController;
-}
-
-/** The caller's words as the model reads them. */
-function callerTextOf(input: CallerInput): string {
-  return input.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : input.kind === 'speech' ? input.text : '';
 }
 
 /** What was said before turn `beforeSeq`, caller and assistant, from the call's turns in order. */
