@@ -584,7 +584,6 @@ export class CallEngine {
     const current = await this.deps.repository.getCall(callId);
     if (current && !current.outcome) await this.deps.repository.updateCallState(callId, { outcome: 'limit-reached' });
   }
-
 }
 
 /** What was said before turn `beforeSeq`, caller and assistant, from the call's turns in order. */
