@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import type { Database, Queryable } from './database.js';
+import { PgliteStatements } from './pglite-statements.js';
 
 /**
  * Opens the embedded PostgreSQL (PGlite) in `dataDir`, creating the folder
@@ -26,16 +27,17 @@ export async function openPgliteDatabase(dataDir: string | undefined): Promise<D
     },
   });
 
+  const statements = new PgliteStatements(pglite);
   return {
     kind: 'pglite',
-    query: (sql, params) => run(pglite, sql, params),
+    query: (sql, params) => run(pglite, statements, false, sql, params),
     async transaction(work) {
       return pglite.transaction(async (tx) => {
         let open = true;
         const scoped: Queryable = {
           query: (sql, params) => {
             if (!open) throw new Error('The transaction this query belongs to has already ended');
-            return run(tx, sql, params);
+            return run(tx, statements, true, sql, params);
           },
         };
         try {
@@ -56,6 +58,8 @@ export async function openPgliteDatabase(dataDir: string | undefined): Promise<D
 
 async function run<Row>(
   target: PGlite | Transaction,
+  statements: PgliteStatements,
+  inTransaction: boolean,
   sql: string,
   params: readonly unknown[] | undefined,
 ): Promise<{ rows: Row[] }> {
@@ -65,8 +69,7 @@ async function run<Row>(
     const results = await target.exec(sql);
     return { rows: (results.at(-1)?.rows ?? []) as Row[] };
   }
-  const result = await target.query<Row>(sql, [...params]);
-  return { rows: result.rows };
+  return { rows: await statements.query<Row>(sql, params, inTransaction) };
 }
 
 /** BIGSERIAL ids and counts stay far below 2^53; past it, fail rather than round. */
