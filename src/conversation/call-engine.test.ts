@@ -138,4 +138,36 @@ describe('CallEngine', () => {
     expect(claimed.turn.received_at.getTime()).toBeLessThan(Date.now() - 50);
     await calls.drain();
   });
+
+  it("sends the producing instance's first answer before it is kept, and the same answer to a duplicate; elsewhere it waits for the kept one", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    class GatedKeep extends CallRepository {
+      override async keepResponse(turnId: number, fromSeq: number, twiml: string) {
+        await gate;
+        return super.keepResponse(turnId, fromSeq, twiml);
+      }
+    }
+    const repository = new GatedKeep(database.db);
+    const producer = await engine({ repository });
+    const elsewhere = await engine({ repository });
+    const info = { callSid: 'CA'.padEnd(34, '8'), from: '+15550000001', to: '+15550000002' };
+    const { turn } = await producer.takeTurn(info, 0, { kind: 'speech', text: 'hello', confidence: 0.9 });
+
+    const settled: string[] = [];
+    const note = (label: string) => (twiml: string) => void settled.push(`${label}: ${twiml}`);
+    const first = producer.keepAnswer(turn.turn_id, 0, '<Response>first</Response>').then(note('first'));
+    const duplicate = producer.keepAnswer(turn.turn_id, 0, '<Response>composed again</Response>').then(note('duplicate'));
+    const other = elsewhere.keepAnswer(turn.turn_id, 0, '<Response>other instance</Response>').then(note('other'));
+    await Promise.all([first, duplicate]);
+    // Neither waited for the write; the instance that is not producing the turn does.
+    expect(settled).toEqual(['first: <Response>first</Response>', 'duplicate: <Response>first</Response>']);
+    expect(await repository.findResponse(turn.turn_id, 0)).toBeUndefined();
+
+    open();
+    await other;
+    expect(settled.at(-1)).toBe('other: <Response>first</Response>');
+    expect(await repository.findResponse(turn.turn_id, 0)).toBe('<Response>first</Response>');
+    await producer.drain();
+  });
 });

@@ -217,6 +217,31 @@ export class CallEngine {
     };
   }
 
+  /**
+   * Keeps the answer a webhook gets from piece `fromSeq` of a turn, so that a
+   * delivery Twilio repeats gets the same TwiML, and returns the TwiML to
+   * send. Keeping is first-writer-wins across instances. The instance
+   * producing the turn sends its first answer from those pieces without
+   * waiting for the write: a duplicate delivered to it gets that answer from
+   * memory, and Twilio repeats a delivery elsewhere only after this one
+   * failed, long after the write.
+   */
+  async keepAnswer(turnId: number, fromSeq: number, twiml: string): Promise<string> {
+    if (!this.live.get(turnId)) return this.deps.repository.keepResponse(turnId, fromSeq, twiml);
+    const given = this.live.answerGiven(turnId, fromSeq, twiml);
+    if (given !== undefined) return given;
+    const keeping = this.deps.repository.keepResponse(turnId, fromSeq, twiml).then(
+      (kept) => {
+        if (kept !== twiml) this.deps.logger.warn({ turnId, fromSeq }, 'another instance kept a different answer for this webhook first');
+      },
+      (error: unknown) => this.deps.logger.error({ err: error, turnId, fromSeq }, 'could not keep the answer given'),
+    );
+    // Shutdown waits for it, as for a turn in production.
+    this.producing.add(keeping);
+    void keeping.finally(() => this.producing.delete(keeping));
+    return twiml;
+  }
+
   /** The turn and its call when this instance is producing it (or just did): no need to read them back. */
   liveTurn(turnId: number): { turn: TurnRow; call: CallRow } | undefined {
     return this.live.get(turnId);

@@ -10,6 +10,8 @@ export interface LiveReply {
   /** The reply's last piece is stored: the turn is about to complete. */
   lastStored: boolean;
   done: boolean;
+  /** The TwiML this instance answered with, by the piece the answer starts at. */
+  answers: Map<number, string>;
 }
 
 /** How long a finished reply stays in memory: Twilio's retries and continuations come within seconds. */
@@ -26,7 +28,7 @@ export class LiveReplies {
   private readonly replies = new Map<number, LiveReply>();
 
   started(call: CallRow, turn: TurnRow): void {
-    this.replies.set(turn.turn_id, { call, turn, segments: [], lastStored: false, done: false });
+    this.replies.set(turn.turn_id, { call, turn, segments: [], lastStored: false, done: false, answers: new Map() });
   }
 
   segmentStored(segment: SegmentRow, last = false): void {
@@ -45,6 +47,18 @@ export class LiveReplies {
     reply.turn = turn;
     reply.done = true;
     setTimeout(() => this.replies.delete(turn.turn_id), keepFinishedMs).unref();
+  }
+
+  /**
+   * The answer this instance gave from piece `fromSeq` of a turn it produces;
+   * the first time, `twiml` is recorded as that answer and `undefined` returned.
+   * Also `undefined` for a turn this instance does not have.
+   */
+  answerGiven(turnId: number, fromSeq: number, twiml: string): string | undefined {
+    const answers = this.replies.get(turnId)?.answers;
+    const given = answers?.get(fromSeq);
+    if (given === undefined) answers?.set(fromSeq, twiml);
+    return given;
   }
 
   /** Forgets a turn whose outcome could not be stored: readers go to the database. */

@@ -54,7 +54,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, services: Serv
     const answer = await composeAnswer(routes, turn, fromSeq, profile);
     // Only answers that say something final are kept: a "still thinking" pause must not be replayed once the reply is ready.
     if (!answer.final) return sendTwiml(reply, answer.twiml);
-    return sendTwiml(reply, await services.repository.keepResponse(turn.turn_id, fromSeq, answer.twiml));
+    return sendTwiml(reply, await engine.keepAnswer(turn.turn_id, fromSeq, answer.twiml));
   };
 
   const composeAnswer = async (
