@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -53,6 +53,8 @@ export async function startStreamServer(options: StartStreamServerOptions): Prom
   const profilesDir = path.join(dataDir, 'profiles');
   await mkdir(profilesDir);
   await copyFile(path.join(options.serverDir, 'profiles/restaurant.json'), path.join(profilesDir, 'restaurant.json'));
+  // Its knowledge sources too (paths relative to the profiles folder): without them each turn would skip the knowledge search a real line runs.
+  await cp(path.join(options.serverDir, 'profiles/knowledge'), path.join(profilesDir, 'knowledge'), { recursive: true });
   const restaurant = JSON.parse(await readFile(path.join(options.serverDir, 'profiles/restaurant.json'), 'utf8'));
   await writeFile(
     path.join(profilesDir, 'restaurant-stream.json'),
