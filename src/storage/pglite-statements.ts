@@ -56,7 +56,7 @@ export class PgliteStatements {
       }
       throw withQuery(error, sql);
     }
-    return parse.parseResults(messages, this.pglite.parsers)[0]?.rows as Row[];
+    return (parse.parseResults(messages, this.pglite.parsers)[0]?.rows ?? []) as Row[];
   }
 
   private async prepare(sql: string): Promise<Prepared> {
