@@ -139,7 +139,7 @@ describe('CallEngine', () => {
     await calls.drain();
   });
 
-  it("sends the producing instance's first answer before it is kept, and the same answer to a duplicate; elsewhere it waits for the kept one", async () => {
+  it("sends the producing instance's first answer before it is kept, and the same answer to a duplicate; elsewhere, and for a continuation, it waits for the kept one", async () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     class GatedKeep extends CallRepository {
@@ -159,15 +159,18 @@ describe('CallEngine', () => {
     const first = producer.keepAnswer(turn.turn_id, 0, '<Response>first</Response>').then(note('first'));
     const duplicate = producer.keepAnswer(turn.turn_id, 0, '<Response>composed again</Response>').then(note('duplicate'));
     const other = elsewhere.keepAnswer(turn.turn_id, 0, '<Response>other instance</Response>').then(note('other'));
+    // A continuation may have reached another instance first: even the producer waits for the kept one.
+    const continuation = producer.keepAnswer(turn.turn_id, 1, '<Response>continued</Response>').then(note('continuation'));
     await Promise.all([first, duplicate]);
     // Neither waited for the write; the instance that is not producing the turn does.
     expect(settled).toEqual(['first: <Response>first</Response>', 'duplicate: <Response>first</Response>']);
     expect(await repository.findResponse(turn.turn_id, 0)).toBeUndefined();
 
     open();
-    await other;
-    expect(settled.at(-1)).toBe('other: <Response>first</Response>');
+    await Promise.all([other, continuation]);
+    expect(settled.slice(2).sort()).toEqual(['continuation: <Response>continued</Response>', 'other: <Response>first</Response>']);
     expect(await repository.findResponse(turn.turn_id, 0)).toBe('<Response>first</Response>');
+    expect(await repository.findResponse(turn.turn_id, 1)).toBe('<Response>continued</Response>');
     await producer.drain();
   });
 });

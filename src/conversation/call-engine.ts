@@ -220,14 +220,16 @@ export class CallEngine {
   /**
    * Keeps the answer a webhook gets from piece `fromSeq` of a turn, so that a
    * delivery Twilio repeats gets the same TwiML, and returns the TwiML to
-   * send. Keeping is first-writer-wins across instances. The instance
-   * producing the turn sends its first answer from those pieces without
-   * waiting for the write: a duplicate delivered to it gets that answer from
-   * memory, and Twilio repeats a delivery elsewhere only after this one
-   * failed, long after the write.
+   * send. Keeping is first-writer-wins across instances. The turn's first
+   * answer (piece 0) comes from the request that claimed the turn, so the
+   * instance producing it is the first to answer: it sends that answer
+   * without waiting for the write. A duplicate delivered to it gets the same
+   * answer from memory, and Twilio repeats a delivery elsewhere only after
+   * this one failed, long after the write. A continuation may reach another
+   * instance first, so it always waits for the kept answer.
    */
   async keepAnswer(turnId: number, fromSeq: number, twiml: string): Promise<string> {
-    if (!this.live.get(turnId)) return this.deps.repository.keepResponse(turnId, fromSeq, twiml);
+    if (fromSeq !== 0 || !this.live.get(turnId)) return this.deps.repository.keepResponse(turnId, fromSeq, twiml);
     const given = this.live.answerGiven(turnId, fromSeq, twiml);
     if (given !== undefined) return given;
     const keeping = this.deps.repository.keepResponse(turnId, fromSeq, twiml).then(
