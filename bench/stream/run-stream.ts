@@ -102,7 +102,7 @@ export async function runStreamBench(argv: string[]): Promise<void> {
         `    → ${level.callsStarted}/${calls} calls ok, ${level.turns} turns; jitter p99 ${ms(level.jitter.p99Ms)} ms; ELD p99 ${ms(level.server.eventLoopP99Ms)} ms; ` +
           `CPU ${level.server.cpuPercent.toFixed(0)} % (loop busy ${level.server.loopBusyPercent.toFixed(0)} %); RSS ${level.server.residentPeakMb.toFixed(0)} MB (${level.residentPerCallMb.toFixed(2)} MB/call); ` +
           `callers ${(level.callerCores * 100).toFixed(0)} % CPU, loop p99 ${level.callerLoopP99Ms.map(ms).join('/')} ms; other processes ${level.otherCores.toFixed(2)} cores` +
-          (level.errors.length ? `; ${level.errors.length} call errors (${level.errors[0]})` : '') + (level.noReply ? `; ${level.noReply} turns without a reply` : ''),
+          (level.errors.length ? `; ${level.errors.length} call errors (${level.errors[0]})` : '') + (level.noReply ? `; ${level.noReply} turns without a reply (noReplyTurns in the JSON)` : ''),
       );
       // Let the hung-up calls' turns settle before the next level.
       await new Promise((resolve) => setTimeout(resolve, 3000));

@@ -69,6 +69,7 @@ export interface LatencyPhaseResult {
   unmatchedWhy: { chat: number; transcription: number; speech: number };
   ambiguous: number;
   noReply: number;
+  noReplyTurns: NoReplyTurn[];
   unexpectedClears: number;
   errors: string[];
   firstFrame: { measured: Summary; floor: Summary; overFloor: Summary; detector: Summary; detectorFloor: Summary; added: Summary; serverAdded: Summary };
@@ -84,6 +85,31 @@ export interface LatencyPhaseResult {
   otherCores: number;
 }
 
+/** A turn the caller got no reply to, with what the server stored of its call: what a search for the cause starts from. */
+export interface NoReplyTurn {
+  callSid: string;
+  turn: number;
+  fixture: string;
+  bargeIn: boolean;
+  /** When the caller's last voiced frame of that turn left. */
+  lastVoicedAt: string;
+  /** The call's turns as the server stored them (`GET /api/calls/:callSid`), when it answered. */
+  conversation?: unknown;
+}
+
+/** Every turn of `results` that got no reply, with its call's stored turns. */
+async function noReplyTurns(baseUrl: string, results: CallResult[]): Promise<NoReplyTurn[]> {
+  const found: NoReplyTurn[] = [];
+  for (const result of results) {
+    for (const sample of result.turns.filter((turn) => turn.noReply)) {
+      const answer = await request('GET', `${baseUrl}/api/calls/${result.callSid}`).catch(() => undefined);
+      const conversation = answer?.status === 200 ? (JSON.parse(answer.body.toString('utf8')) as { conversation?: unknown }).conversation : undefined;
+      found.push({ callSid: result.callSid, turn: sample.turn, fixture: sample.fixture, bargeIn: sample.bargeIn, lastVoicedAt: new Date(sample.lastVoicedAt).toISOString(), conversation });
+    }
+  }
+  return found;
+}
+
 export interface LevelResult {
   calls: number;
   profile: string;
@@ -91,6 +117,7 @@ export interface LevelResult {
   callsStarted: number;
   turns: number;
   noReply: number;
+  noReplyTurns: NoReplyTurn[];
   errors: string[];
   jitter: JitterFigures;
   /** Reply's first frame after the caller's last voiced frame, less the detector's end of speech and the injected delays. */
@@ -170,6 +197,7 @@ export async function runLatencyPhase(context: PhaseContext, calls: number, seco
     unmatchedWhy: matched.unmatchedWhy,
     ambiguous: matched.ambiguous,
     noReply: samples.filter((sample) => sample.noReply).length,
+    noReplyTurns: await noReplyTurns(server.baseUrl, results),
     unexpectedClears: results.reduce((sum, result) => sum + result.unexpectedClears, 0),
     errors: results.flatMap((result) => result.errors),
     firstFrame: {
@@ -240,6 +268,7 @@ export async function runRampLevel(context: PhaseContext, calls: number, windowS
     callsStarted: results.filter((result) => !result.errors.length).length,
     turns: samples.length,
     noReply: samples.filter((sample) => sample.noReply).length,
+    noReplyTurns: await noReplyTurns(context.server.baseUrl, results),
     errors: results.flatMap((result) => result.errors),
     jitter: jitterFigures(results),
     firstFrameAdded: summarizeBy(matched.turns, (turn) => turn.addedMs),
