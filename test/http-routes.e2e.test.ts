@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/testing/fake-openai-server.js';
-import { startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { postSignedWebhook, startTestApp, type TestApp } from '../src/testing/test-app.js';
+import { PendingAudio } from '../src/audio/pending-audio.js';
+import { SpeechRenderer, unsynthesizedAudioModel } from '../src/conversation/speech-renderer.js';
 
 const formats = {
   mp3: 'audio/mpeg',
@@ -205,6 +207,41 @@ describe('GET /audio/{filename}', () => {
     const second = await server.app.services.renderer.renderPhrase(profile.greeting, profile);
     expect(second).toEqual(rendered);
     expect(openai.requests.filter((request) => request.endpoint === 'speech').length).toBe(before);
+  });
+
+  it('a reply piece named by another instance whose synthesis fails there is answered with silence at once, not a 404 after the wait', async () => {
+    const { services } = server.app;
+    const callSid = 'CA' + 'e'.repeat(32);
+    expect((await postSignedWebhook(server, '/twilio/incoming', { CallSid: callSid, From: '+15551230077', To: '+15559870000', CallStatus: 'ringing' })).status).toBe(200);
+    const [turn] = await services.repository.listTurns(callSid);
+    // The other instance: its own names in flight, the same database and audio store, a provider that fails.
+    const elsewhere = new SpeechRenderer({
+      speechModel: { synthesize: async () => Promise.reject(new Error('speech provider is down')) },
+      audioStore: services.audioStore,
+      repository: services.repository,
+      pendingAudio: new PendingAudio(),
+    });
+    const profile = services.profiles.defaultProfile;
+    const reserved = elsewhere.reserveReply(profile)!;
+    // Twilio asks this instance for the piece while the other one is still synthesizing it.
+    const download = fetch(`${server.baseUrl}/audio/${reserved.filename}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(elsewhere.renderReply('Your table is booked.', profile, { callId: callSid, turnId: turn.turn_id }, undefined, reserved)).rejects.toThrow('speech provider is down');
+    const response = await download;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect(bytes.subarray(0, 4).toString()).toBe('RIFF');
+    expect(bytes.readUInt16LE(20)).toBe(7);
+    const data = bytes.indexOf('data') + 8;
+    expect(bytes.length - data).toBe(800);
+    expect(bytes.subarray(data).every((byte) => byte === 0xff)).toBe(true);
+    // The marker row has no file, and the call's audio says so.
+    const marker = await services.repository.getAudioByFilename(reserved.filename);
+    expect(marker).toMatchObject({ model: unsynthesizedAudioModel, size_bytes: 0, call_id: callSid, text: 'Your table is booked.' });
+    expect(await services.audioStore.has(reserved.filename)).toBe(false);
+    // Asked again later (a retry, another instance): the same silence, no wait.
+    expect((await fetch(`${server.baseUrl}/audio/${reserved.filename}`)).status).toBe(200);
   });
 
   it.each(['..%2F..%2Fetc%2Fpasswd', '..%2Fdb', '%2E%2E', 'x.wav', 'aaaaaaaaaaaaaaaaaaaaaa.exe', 'AAAAAAAAAAAAAAAAAAAAAA.wav', '%00.wav'])(

@@ -150,7 +150,7 @@ export class AdminRepository {
        UNION ALL
        SELECT a.turn_id, NULL, a.text, a.filename, a.content_type, a.duration_ms, a.deleted_at, false
          FROM audio_files a
-        WHERE a.call_id = $1 AND a.turn_id IS NOT NULL
+        WHERE a.call_id = $1 AND a.turn_id IS NOT NULL AND a.model <> 'unsynthesized'
           AND NOT EXISTS (SELECT 1 FROM reply_segments s WHERE s.audio_id = a.audio_id)
         ORDER BY 1, 2 NULLS LAST`,
       [callId],

@@ -23,6 +23,9 @@ export class AudioNotStoredError extends Error {
   }
 }
 
+/** The model of an `audio_files` row for a reply piece whose synthesis failed: it has no file. */
+export const unsynthesizedAudioModel = 'unsynthesized';
+
 export interface RenderOwner {
   callId: string;
   turnId: number;
@@ -97,8 +100,34 @@ export class SpeechRenderer {
       return rendered;
     } catch (error) {
       reserved?.failed();
+      if (reserved && !served) await this.noteUnsynthesized(reserved.filename, text, profile, owner);
       throw reserved && served ? new AudioNotStoredError(error) : error;
     }
+  }
+
+  /**
+   * A name given out early whose audio will never exist: recorded, so that
+   * another instance asked for it plays silence at once (the words follow in
+   * Twilio's voice) instead of waiting out the name's window and answering 404.
+   * Only this instance could have served it, so a failure here costs only that.
+   */
+  private async noteUnsynthesized(filename: string, text: string, profile: AssistantProfile, owner: RenderOwner): Promise<void> {
+    await this.deps.repository
+      .insertAudioFile({
+        audio_id: filename.slice(0, -4),
+        filename,
+        call_id: owner.callId,
+        turn_id: owner.turnId,
+        cache_key: null,
+        text,
+        voice: profile.voice,
+        model: unsynthesizedAudioModel,
+        format: 'wav',
+        content_type: 'audio/wav',
+        size_bytes: 0,
+        duration_ms: 0,
+      })
+      .catch(() => undefined);
   }
 
   /** A name for a reply piece that is served (when it is whole) before it is stored; none when replies are not synthesized here. */

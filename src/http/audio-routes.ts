@@ -6,6 +6,7 @@ import { HttpError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { AudioFileRow } from '../storage/call-repository.js';
 import { recordingAudioModel } from '../recordings/recording-archive.js';
+import { unsynthesizedAudioModel } from '../conversation/speech-renderer.js';
 
 /** How long after its name was made a reply piece may still be being synthesized on another instance. */
 const pendingElsewhereMs = 15_000;
@@ -37,6 +38,8 @@ export async function registerAudioRoutes(app: FastifyInstance, services: Servic
     const row = (await services.repository.getAudioByFilename(filename)) ?? (await storedElsewhere(services, filename));
     // Call recordings hold the caller's voice: only the dashboard and the API serve them, behind sign-in.
     if (!row || row.deleted_at || row.model === recordingAudioModel) throw new HttpError('not_found', 'no such audio file');
+    // Its synthesis failed on the instance that named it, as above.
+    if (row.model === unsynthesizedAudioModel) return sendWav(reply.header('Cache-Control', 'no-store'), silence);
     const etag = `"${row.audio_id}"`;
     const cacheControl = row.cache_key ? 'public, max-age=31536000, immutable' : replyCacheControl;
     if (request.headers['if-none-match'] === etag) {
@@ -80,8 +83,8 @@ async function storedElsewhere(services: Services, filename: string): Promise<Au
   for (let waitMs = 10; Date.now() < until; waitMs = Math.min(waitMs * 2, 100)) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, until - Date.now())));
     const row = await services.repository.getAudioByFilename(filename);
-    // The row and the file are written at once: both must be there.
-    if (row && (await services.audioStore.has(filename))) return row;
+    // The row and the file are written at once: both must be there (a failed synthesis has no file).
+    if (row && (row.model === unsynthesizedAudioModel || (await services.audioStore.has(filename)))) return row;
   }
   return undefined;
 }
