@@ -75,7 +75,7 @@ describe('CallEngine', () => {
     expect(signals.filter((signal) => signal.deref() !== undefined)).toHaveLength(0);
   });
 
-  it("reads the history with the claim, and hands it and the model's prompt additions to the reply", async () => {
+  it("reads the history with the claim, starts the model's prompt additions alongside it, and hands both to the reply", async () => {
     const events: string[] = [];
     let prepared: AssistantTurnInput['prepared'];
     let history: AssistantTurnInput['history'] = [];
@@ -115,11 +115,38 @@ describe('CallEngine', () => {
     const { turn } = await calls.runTurn(info, 1, { kind: 'speech', text: 'When do you open?', confidence: 0.9 }, (context) => listeningOutput(context.abortSignal));
     expect(turn.assistant_text).toBe('We open at noon.');
     expect(prepared).toBeInstanceOf(Promise);
+    // The prompt additions need the call, not the turn: they start alongside the claim, not after it.
+    expect(events.slice(0, 3)).toEqual(['prepare started: When do you open?', 'claim started', 'claimed']);
     // The history came with the claim: no second read before the model is asked.
-    expect(events.slice(0, 3)).toEqual(['claim started', 'claimed', 'prepare started: When do you open?']);
     expect(events).not.toContain('history read again');
     expect(history).toEqual([{ speaker: 'assistant', text: turnZeroText }]);
     expect(events.at(-1)).toBe('respond with Knowledge: we open at noon.');
+  });
+
+  it('stops the prompt additions started for a turn that was claimed before (a retried webhook), and never waits for them', async () => {
+    const signals: AbortSignal[] = [];
+    const llmAssistant: Assistant = {
+      mode: 'llm',
+      prepare: async (input: TurnPreparation) => {
+        signals.push(input.abortSignal);
+        return 'Knowledge: we open at noon.';
+      },
+      async *respond(input) {
+        await input.prepared;
+        yield { type: 'reply-delta', text: 'We open at noon.' };
+      },
+    };
+    const calls = await engine({ llmAssistant });
+    const info = { callSid: 'CA'.padEnd(34, '6'), from: '+15550000001', to: '+15550000002' };
+    await calls.runTurn(info, 0, undefined, (context) => listeningOutput(context.abortSignal));
+    const input = { kind: 'speech', text: 'When do you open?', confidence: 0.9 } as const;
+    const first = await calls.runTurn(info, 1, input, (context) => listeningOutput(context.abortSignal));
+    const again = await calls.runTurn(info, 1, input, (context) => listeningOutput(context.abortSignal));
+    expect(again.turn.turn_id).toBe(first.turn.turn_id);
+    expect(again.turn.assistant_text).toBe('We open at noon.');
+    expect(signals).toHaveLength(2);
+    expect(signals[1].aborted).toBe(true);
+    expect(String(signals[1].reason)).toContain('claimed before');
   });
 
   it('stamps a turn received when its request arrives, before the call is looked up', async () => {

@@ -122,7 +122,8 @@ export class CallEngine {
     const call = await this.ensureCall(info);
     await this.followLanguage(call, input);
     const turnSeq = seq ?? (await this.deps.repository.nextTurnSeq(call.call_id));
-    return this.claim(call, turnSeq, kindOf(input, this.deps.settings.minSpeechConfidence), input, receivedAt);
+    const kind = kindOf(input, this.deps.settings.minSpeechConfidence);
+    return this.claim(call, turnSeq, kind, input, receivedAt, this.prepareEarly(call, kind, input));
   }
 
   /**
@@ -249,11 +250,22 @@ export class CallEngine {
     return this.live.get(turnId);
   }
 
-  private async claim(call: CallRow, seq: number, kind: TurnKind, input: CallerInput | undefined, receivedAt: Date): Promise<ClaimedTurn> {
-    const { turn, created, earlier } = await this.claimRow(call, seq, kind, input, receivedAt);
+  private async claim(
+    call: CallRow,
+    seq: number,
+    kind: TurnKind,
+    input: CallerInput | undefined,
+    receivedAt: Date,
+    early?: EarlyPreparation,
+  ): Promise<ClaimedTurn> {
+    const { turn, created, earlier } = await this.claimRow(call, seq, kind, input, receivedAt).catch((error: unknown) => {
+      early?.controller.abort(error);
+      throw error;
+    });
+    if (!created) early?.controller.abort(new Error('the turn was claimed before'));
     if (created) {
       this.live.started(call, turn);
-      const production = this.produce(call, turn, earlier, input, (context) => this.webhookOutput(context, call, turn)).catch((error) => {
+      const production = this.produce(call, turn, earlier, input, (context) => this.webhookOutput(context, call, turn), undefined, early).catch((error) => {
         this.deps.logger.error({ err: error, callSid: call.call_id, turnId: turn.turn_id }, 'turn production failed');
       });
       this.producing.add(production);
@@ -300,10 +312,15 @@ export class CallEngine {
     const call = await this.ensureCall(info);
     if (input) await this.followLanguage(call, input);
     const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
-    const claimed = await this.claimRow(call, seq, kind, input, receivedAt);
+    const early = this.prepareEarly(call, kind, input);
+    const claimed = await this.claimRow(call, seq, kind, input, receivedAt).catch((error: unknown) => {
+      early?.controller.abort(error);
+      throw error;
+    });
     let finished: TurnRow | undefined;
+    if (!claimed.created) early?.controller.abort(new Error('the turn was claimed before'));
     if (claimed.created) {
-      const production = this.produce(call, claimed.turn, claimed.earlier, input, createOutput, interrupt);
+      const production = this.produce(call, claimed.turn, claimed.earlier, input, createOutput, interrupt, early);
       this.producing.add(production);
       try {
         finished = await production;
@@ -340,6 +357,8 @@ export class CallEngine {
     input: CallerInput | undefined,
     createOutput: (context: ReplyOutputContext) => ReplyOutput,
     interrupt?: AbortSignal,
+    /** The prompt additions, started alongside the claim. */
+    early?: EarlyPreparation,
   ): Promise<TurnRow | undefined> {
     const { repository, settings, logger } = this.deps;
     const profile = this.profileFor(call);
@@ -354,6 +373,8 @@ export class CallEngine {
     const timer = setTimeout(() => workController.abort(new Error('turn timed out')), settings.turnTimeoutMs);
     controller.signal.addEventListener('abort', () => workController.abort(controller.signal.reason), { once: true });
     const work = workController.signal;
+    const stopEarly = () => early?.controller.abort(work.reason);
+    work.addEventListener('abort', stopEarly, { once: true });
     const onInterrupt = () => controller.abort(interrupt?.reason ?? new Error('interrupted'));
     if (interrupt?.aborted) onInterrupt();
     else interrupt?.addEventListener('abort', onInterrupt, { once: true });
@@ -406,17 +427,9 @@ export class CallEngine {
           writer.say(turn.kind === 'silence' ? profile.phrases.repeat : profile.phrases.unclear);
         }
       } else {
-        const callerText = input?.kind === 'dtmf' ? `(keyed on the phone keypad: ${input.digits})` : (turn.user_text ?? '');
+        const callerText = callerTextOf(input, turn.user_text);
         // The model's prompt additions (a knowledge search, what is known about the caller); the history came with the claim.
-        const prepared = this.assistantFor(call)?.prepare?.({
-          profile,
-          callId: call.call_id,
-          language: call.language,
-          callerText,
-          details: call.details,
-          callerNumber: call.from_number ?? undefined,
-          abortSignal: work,
-        });
+        const prepared = early?.prepared ?? this.startPreparation(call, profile, callerText, work);
         const history = conversationBefore(earlier, turn.seq);
         const callerTurns = history.filter((line) => line.speaker === 'caller').length + 1;
         if (callerTurns > profile.maxTurns) {
@@ -488,6 +501,9 @@ export class CallEngine {
         .catch(() => undefined);
     } finally {
       clearTimeout(timer);
+      work.removeEventListener('abort', stopEarly);
+      // Unused (another branch was taken) or finished: either way nothing more is wanted of it.
+      early?.controller.abort(new Error('turn finished'));
       interrupt?.removeEventListener('abort', onInterrupt);
       inFlight.delete(controller);
       if (inFlight.size === 0) this.turnsInFlight.delete(call.call_id);
@@ -602,6 +618,36 @@ export class CallEngine {
   }
 
   /** The model assistant, for a call still in `llm` mode. */
+  /**
+   * The prompt additions of a caller's turn (a knowledge search, what is
+   * known about the caller: statements of their own) need the call, not the
+   * turn's row, so they start alongside the claim instead of after it: one
+   * database round trip less before the model is asked.
+   */
+  private prepareEarly(call: CallRow, kind: TurnKind, input: CallerInput | undefined): EarlyPreparation | undefined {
+    if ((kind !== 'speech' && kind !== 'dtmf') || !input) return undefined;
+    const profile = this.profileFor(call);
+    if (pastMaxCallLength(profile, call.started_at)) return undefined;
+    const controller = new AbortController();
+    const prepared = this.startPreparation(call, profile, callerTextOf(input, undefined), controller.signal);
+    if (!prepared) return undefined;
+    // A turn claimed before (a retried webhook) never reads it.
+    prepared.catch(() => undefined);
+    return { prepared, controller };
+  }
+
+  private startPreparation(call: CallRow, profile: AssistantProfile, callerText: string, abortSignal: AbortSignal): Promise<string> | undefined {
+    return this.assistantFor(call)?.prepare?.({
+      profile,
+      callId: call.call_id,
+      language: call.language,
+      callerText,
+      details: call.details,
+      callerNumber: call.from_number ?? undefined,
+      abortSignal,
+    });
+  }
+
   private assistantFor(call: CallRow): Assistant | undefined {
     return call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
   }
@@ -629,6 +675,18 @@ function inOrderFrom(fromSeq: number, segments: SegmentRow[]): SegmentRow[] {
   let count = 0;
   while (count < segments.length && segments[count].seq === fromSeq + count) count++;
   return count === segments.length ? segments : segments.slice(0, count);
+}
+
+/** The prompt additions of a turn, started before its claim, and how to stop them. */
+interface EarlyPreparation {
+  prepared: Promise<string>;
+  controller: AbortController;
+}
+
+/** What the model is told the caller said: their words, or the keys they pressed. */
+function callerTextOf(input: CallerInput | undefined, userText: string | null | undefined): string {
+  if (input?.kind === 'dtmf') return `(keyed on the phone keypad: ${input.digits})`;
+  return userText ?? (input?.kind === 'speech' ? input.text : '');
 }
 
 function kindOf(input: CallerInput, minConfidence: number): TurnKind {
