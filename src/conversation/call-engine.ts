@@ -231,7 +231,7 @@ export class CallEngine {
    */
   async keepAnswer(turnId: number, fromSeq: number, twiml: string): Promise<string> {
     if (fromSeq !== 0 || !this.live.get(turnId)) return this.deps.repository.keepResponse(turnId, fromSeq, twiml);
-    const given = this.live.answerGiven(turnId, fromSeq, twiml);
+    const given = this.live.firstAnswerGiven(turnId, twiml);
     if (given !== undefined) return given;
     const keeping = this.deps.repository.keepResponse(turnId, fromSeq, twiml).then(
       (kept) => {

@@ -10,8 +10,8 @@ export interface LiveReply {
   /** The reply's last piece is stored: the turn is about to complete. */
   lastStored: boolean;
   done: boolean;
-  /** The TwiML this instance answered with, by the piece the answer starts at. */
-  answers: Map<number, string>;
+  /** The TwiML this instance answered the turn's request with (its first answer, from piece 0). */
+  firstAnswer: string | undefined;
 }
 
 /** How long a finished reply stays in memory: Twilio's retries and continuations come within seconds. */
@@ -28,7 +28,7 @@ export class LiveReplies {
   private readonly replies = new Map<number, LiveReply>();
 
   started(call: CallRow, turn: TurnRow): void {
-    this.replies.set(turn.turn_id, { call, turn, segments: [], lastStored: false, done: false, answers: new Map() });
+    this.replies.set(turn.turn_id, { call, turn, segments: [], lastStored: false, done: false, firstAnswer: undefined });
   }
 
   segmentStored(segment: SegmentRow, last = false): void {
@@ -50,14 +50,15 @@ export class LiveReplies {
   }
 
   /**
-   * The answer this instance gave from piece `fromSeq` of a turn it produces;
-   * the first time, `twiml` is recorded as that answer and `undefined` returned.
-   * Also `undefined` for a turn this instance does not have.
+   * The first answer (from piece 0) this instance gave for a turn it
+   * produces; the first time, `twiml` is recorded as that answer and
+   * `undefined` returned. Also `undefined` for a turn this instance does not have.
    */
-  answerGiven(turnId: number, fromSeq: number, twiml: string): string | undefined {
-    const answers = this.replies.get(turnId)?.answers;
-    const given = answers?.get(fromSeq);
-    if (given === undefined) answers?.set(fromSeq, twiml);
+  firstAnswerGiven(turnId: number, twiml: string): string | undefined {
+    const reply = this.replies.get(turnId);
+    if (!reply) return undefined;
+    const given = reply.firstAnswer;
+    reply.firstAnswer ??= twiml;
     return given;
   }
 
