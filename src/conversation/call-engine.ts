@@ -258,11 +258,7 @@ export class CallEngine {
     receivedAt: Date,
     early?: EarlyPreparation,
   ): Promise<ClaimedTurn> {
-    const { turn, created, earlier } = await this.claimRow(call, seq, kind, input, receivedAt).catch((error: unknown) => {
-      early?.controller.abort(error);
-      throw error;
-    });
-    if (!created) early?.controller.abort(new Error('the turn was claimed before'));
+    const { turn, created, earlier } = await this.claimAlongside(early, call, seq, kind, input, receivedAt);
     if (created) {
       this.live.started(call, turn);
       const production = this.produce(call, turn, earlier, input, (context) => this.webhookOutput(context, call, turn), undefined, early).catch((error) => {
@@ -272,6 +268,18 @@ export class CallEngine {
       void production.finally(() => this.producing.delete(production));
     }
     return { turn, call, created };
+  }
+
+  /** Claims the turn's row while `early` runs; stops it when the claim fails or the turn was claimed before. */
+  private async claimAlongside(early: EarlyPreparation | undefined, ...args: Parameters<CallEngine['claimRow']>): Promise<ClaimedTurnRow> {
+    try {
+      const claimed = await this.claimRow(...args);
+      if (!claimed.created) early?.controller.abort(new Error('the turn was claimed before'));
+      return claimed;
+    } catch (error) {
+      early?.controller.abort(error);
+      throw error;
+    }
   }
 
   /** Claims the turn's row; the call's earlier turns come with it. */
@@ -313,12 +321,8 @@ export class CallEngine {
     if (input) await this.followLanguage(call, input);
     const kind = input ? kindOf(input, this.deps.settings.minSpeechConfidence) : 'greeting';
     const early = this.prepareEarly(call, kind, input);
-    const claimed = await this.claimRow(call, seq, kind, input, receivedAt).catch((error: unknown) => {
-      early?.controller.abort(error);
-      throw error;
-    });
+    const claimed = await this.claimAlongside(early, call, seq, kind, input, receivedAt);
     let finished: TurnRow | undefined;
-    if (!claimed.created) early?.controller.abort(new Error('the turn was claimed before'));
     if (claimed.created) {
       const production = this.produce(call, claimed.turn, claimed.earlier, input, createOutput, interrupt, early);
       this.producing.add(production);
@@ -617,7 +621,6 @@ export class CallEngine {
     }
   }
 
-  /** The model assistant, for a call still in `llm` mode. */
   /**
    * The prompt additions of a caller's turn (a knowledge search, what is
    * known about the caller: statements of their own) need the call, not the
@@ -648,6 +651,7 @@ export class CallEngine {
     });
   }
 
+  /** The model assistant, for a call still in `llm` mode. */
   private assistantFor(call: CallRow): Assistant | undefined {
     return call.assistant_mode === 'llm' ? this.deps.llmAssistant : undefined;
   }
